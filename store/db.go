@@ -1,0 +1,229 @@
+// Package store keeps Parley's records in SQLite or PostgreSQL through
+// database/sql, with one SQL text for both wherever the dialects agree.
+//
+// SQLite is the default: one file in the data directory, in WAL mode with
+// synchronous=FULL, so that a commit is on disk before a webhook is
+// acknowledged. SQLite allows one writer at a time, so the store keeps a
+// single write connection (transactions queue in Go instead of failing
+// with SQLITE_BUSY) and a pool of read connections. PostgreSQL uses one
+// pool for both.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrations embed.FS
+
+// DB is a connection to Parley's database.
+type DB struct {
+	dialect Dialect
+	write   *sql.DB // the only connection that writes, on SQLite
+	read    *sql.DB
+	dsn     string
+
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	onWrite []func() // called after each committed write transaction
+}
+
+// IsPostgres reports whether url names a PostgreSQL database.
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// Open connects to the database named by url: a postgres:// URL, or else
+// the path of a SQLite file (created if missing). It does not migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	db := &DB{dsn: url, Now: time.Now}
+	if IsPostgres(url) {
+		db.dialect = Postgres
+		pool, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		pool.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+		pool.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+		pool.SetConnMaxIdleTime(5 * time.Minute)
+		db.write, db.read = pool, pool
+	} else {
+		db.dialect = SQLite
+		path := strings.TrimPrefix(url, "sqlite://")
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("store: create data dir: %w", err)
+			}
+		}
+		w, err := sql.Open("sqlite", sqliteDSN(path, true))
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		r, err := sql.Open("sqlite", sqliteDSN(path, false))
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		n := max(4, runtime.GOMAXPROCS(0)*2)
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		db.write, db.read = w, r
+	}
+	if err := db.write.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return db, nil
+}
+
+// sqliteDSN sets the pragmas on every connection: WAL so readers never
+// block the writer, synchronous=FULL so a commit survives power loss (in WAL
+// mode NORMAL may lose the last commits), and a busy timeout for the rare
+// case where another process holds the file.
+func sqliteDSN(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		// Take the write lock at BEGIN, not at the first write, so that a
+		// transaction never fails halfway for want of the lock.
+		q.Add("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Dialect reports which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Writer is the connection pool that writes (a single connection on SQLite).
+func (db *DB) Writer() *sql.DB { return db.write }
+
+// Reader is the pool for reads that need not see uncommitted work.
+func (db *DB) Reader() *sql.DB { return db.read }
+
+// Close closes the connections.
+func (db *DB) Close() error {
+	var errs []error
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	if db.read != nil && db.read != db.write {
+		errs = append(errs, db.read.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Migrate brings the schema up to date. It is safe to run on every start
+// and from several replicas at once (goose takes a lock on PostgreSQL).
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(db.dialect))
+	if err != nil {
+		return nil, err
+	}
+	d := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if db.dialect == Postgres {
+		d = goose.DialectPostgres
+		locker, err := newPGLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(d, db.write, sub, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	var applied []string
+	for _, r := range results {
+		applied = append(applied, r.Source.Path)
+	}
+	return applied, nil
+}
+
+// OnWrite registers f to run after every committed write transaction. The
+// job queue uses it to wake its workers on SQLite, where there is no
+// LISTEN/NOTIFY.
+func (db *DB) OnWrite(f func()) {
+	db.mu.Lock()
+	db.onWrite = append(db.onWrite, f)
+	db.mu.Unlock()
+}
+
+// Tx is a write transaction. Use it through DB.InTx.
+type Tx struct {
+	*sql.Tx
+	db          *DB
+	afterCommit []func()
+}
+
+// AfterCommit runs f once the transaction has committed (never if it rolls
+// back). Realtime events and worker wake-ups go here, so nobody hears of a
+// change that did not happen.
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
+
+// Dialect reports which database the transaction is on.
+func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
+
+// InTx runs f in a write transaction and commits if f returns nil.
+func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) error {
+	stx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{Tx: stx, db: db}
+	if err := f(tx); err != nil {
+		stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	for _, fn := range tx.afterCommit {
+		fn()
+	}
+	db.mu.Lock()
+	hooks := db.onWrite
+	db.mu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
+	return nil
+}
