@@ -271,9 +271,13 @@ type InteractiveRow struct {
 	Description string `json:"description,omitempty"`
 }
 
-// MessageError is why a message failed, in the vendor's words.
+// MessageError is why a message failed, in the vendor's words, with
+// Parley's reading of it.
 type MessageError struct {
-	Code    string `json:"code"` // the vendor's code, e.g. "131026", or Parley's, e.g. "outside_window"
+	Code string `json:"code"` // the vendor's code, e.g. "131026"; Parley's reason when no vendor was involved
+	// Reason is Parley's classification: outside_window, rejected,
+	// rate_limited, unauthorized, temporary, max_attempts, send_interrupted, …
+	Reason  string `json:"reason,omitempty"`
 	Title   string `json:"title,omitempty"`
 	Message string `json:"message,omitempty"`
 	Details string `json:"details,omitempty"`

@@ -26,6 +26,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/pressly/goose/v3"
+
+	"github.com/parleyhq/parley"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -47,11 +49,18 @@ type DB struct {
 	read    *sql.DB
 	dsn     string
 
+	// Secrets encrypts provider settings at rest. Channels cannot be
+	// stored or read without it.
+	Secrets Sealer
+
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	onWrite []func() // called after each committed write transaction
+	instance string // names this process in event notifications
+
+	mu          sync.Mutex
+	onWrite     []func() // called after each committed write transaction
+	subscribers []func([]parley.Event)
 }
 
 // IsPostgres reports whether url names a PostgreSQL database.
@@ -62,7 +71,7 @@ func IsPostgres(url string) bool {
 // Open connects to the database named by url: a postgres:// URL, or else
 // the path of a SQLite file (created if missing). It does not migrate.
 func Open(ctx context.Context, url string) (*DB, error) {
-	db := &DB{dsn: url, Now: time.Now}
+	db := &DB{dsn: url, Now: time.Now, instance: parley.NewID("proc")}
 	if IsPostgres(url) {
 		db.dialect = Postgres
 		pool, err := sql.Open("pgx", url)
@@ -124,6 +133,10 @@ func sqliteDSN(path string, writer bool) string {
 	}
 	return "file:" + path + "?" + q.Encode()
 }
+
+// URL is the database URL the store was opened with. It may hold a
+// password: never log it.
+func (db *DB) URL() string { return db.dsn }
 
 // Dialect reports which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
@@ -192,6 +205,7 @@ type Tx struct {
 	*sql.Tx
 	db          *DB
 	afterCommit []func()
+	events      []parley.Event
 }
 
 // AfterCommit runs f once the transaction has committed (never if it rolls
@@ -213,12 +227,17 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) error {
 		stx.Rollback()
 		return err
 	}
+	if err := tx.flushEvents(ctx); err != nil {
+		stx.Rollback()
+		return err
+	}
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	for _, fn := range tx.afterCommit {
 		fn()
 	}
+	db.publish(tx.events)
 	db.mu.Lock()
 	hooks := db.onWrite
 	db.mu.Unlock()
@@ -226,4 +245,24 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) error {
 		fn()
 	}
 	return nil
+}
+
+// Counts are the sizes of the main tables, for the root page and the
+// operator.
+type Counts struct {
+	Tenants, Channels, Conversations, Messages int
+}
+
+// Count reads the table sizes.
+func (db *DB) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	for _, q := range []struct {
+		table string
+		dst   *int
+	}{{"tenants", &c.Tenants}, {"channels", &c.Channels}, {"conversations", &c.Conversations}, {"messages", &c.Messages}} {
+		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+q.table).Scan(q.dst); err != nil {
+			return c, fmt.Errorf("store: count %s: %w", q.table, err)
+		}
+	}
+	return c, nil
 }

@@ -228,7 +228,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // MessageError is the error as stored on a message and shown to agents.
 func (e *Error) MessageError() *parley.MessageError {
-	me := &parley.MessageError{Code: e.Code, Title: e.Title, Message: e.Message, Details: e.Details}
+	me := &parley.MessageError{Code: e.Code, Reason: e.Kind.String(), Title: e.Title, Message: e.Message, Details: e.Details}
 	if me.Code == "" {
 		me.Code = e.Kind.String()
 	}

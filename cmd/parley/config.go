@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is how Parley is set up. Every field has an environment variable
+// and a flag; the flag wins.
+type Config struct {
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	BaseURL     string
+	MasterKey   string
+	LogLevel    string
+}
+
+// DefaultConfig reads the environment.
+func DefaultConfig() Config {
+	return Config{
+		Addr:        env("PARLEY_ADDR", ":8080"),
+		DataDir:     env("PARLEY_DATA_DIR", "data"),
+		DatabaseURL: os.Getenv("PARLEY_DATABASE_URL"),
+		BaseURL:     os.Getenv("PARLEY_BASE_URL"),
+		MasterKey:   os.Getenv("PARLEY_MASTER_KEY"),
+		LogLevel:    env("PARLEY_LOG_LEVEL", "info"),
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// flags binds the configuration to a command's flags.
+func (c *Config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (PARLEY_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory for the SQLite file, media and the master key (PARLEY_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres://… for PostgreSQL; empty for SQLite in the data directory (PARLEY_DATABASE_URL)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL for webhook addresses (PARLEY_BASE_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (PARLEY_LOG_LEVEL)")
+	// The master key has no flag: command lines show up in process lists.
+}
+
+// parseFlags parses a command's flags over the environment's defaults.
+func parseFlags(name string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (Config, []string, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.flags(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, errUsage
+	}
+	return c, fs.Args(), nil
+}
+
+// databaseURL is the configured URL, or the SQLite file in the data dir.
+func (c Config) databaseURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "parley.db")
+}
+
+// baseURL is the configured public URL, or one derived from the listen
+// address for local use.
+func (c Config) baseURL(addr net.Addr) string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	port := "8080"
+	if addr != nil {
+		if _, p, err := net.SplitHostPort(addr.String()); err == nil {
+			port = p
+		}
+	}
+	return "http://localhost:" + port
+}
+
+func (c Config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+}

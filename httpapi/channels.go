@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/messaging"
+)
+
+// ChannelView is a channel as the API shows it: never its secrets.
+type ChannelView struct {
+	ID            string               `json:"id"`
+	Provider      string               `json:"provider"`
+	PhoneNumber   string               `json:"phone_number"`
+	Name          string               `json:"name,omitempty"`
+	RatePerSecond float64              `json:"rate_per_second,omitempty"`
+	Health        parley.ChannelHealth `json:"health"`
+	Meta          *MetaView            `json:"meta,omitempty"`
+	WebhookURL    string               `json:"webhook_url,omitempty" doc:"Where the provider must send this channel's webhooks."`
+	CreatedAt     time.Time            `json:"created_at"`
+	UpdatedAt     time.Time            `json:"updated_at"`
+}
+
+// MetaView is a Meta channel's settings, without the secrets.
+type MetaView struct {
+	PhoneNumberID string `json:"phone_number_id"`
+	WABAID        string `json:"waba_id"`
+	GraphURL      string `json:"graph_url,omitempty"`
+	APIVersion    string `json:"api_version,omitempty"`
+}
+
+func (s *Server) channelView(ch *parley.Channel) *ChannelView {
+	v := &ChannelView{ID: ch.ID, Provider: ch.Provider, PhoneNumber: ch.PhoneNumber, Name: ch.Name, RatePerSecond: ch.RatePerSecond,
+		Health: ch.Health, CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt}
+	if m := ch.Meta; m != nil {
+		v.Meta = &MetaView{PhoneNumberID: m.PhoneNumberID, WABAID: m.WABAID, GraphURL: m.GraphURL, APIVersion: m.APIVersion}
+		v.WebhookURL = s.BaseURL + "/webhooks/meta"
+	}
+	return v
+}
+
+// MetaSettings connects a number through Meta's Cloud API.
+type MetaSettings struct {
+	PhoneNumberID string `json:"phone_number_id" doc:"The number's ID in WhatsApp Manager (not the phone number)."`
+	WABAID        string `json:"waba_id" doc:"The WhatsApp Business Account ID that owns the number and its templates."`
+	AccessToken   string `json:"access_token" doc:"A system-user token with whatsapp_business_messaging and whatsapp_business_management. Stored encrypted."`
+	AppSecret     string `json:"app_secret" doc:"The Meta app's secret, which signs webhooks. Stored encrypted."`
+	VerifyToken   string `json:"verify_token" minLength:"8" doc:"A random string you also enter in the app's webhook settings."`
+	GraphURL      string `json:"graph_url,omitempty" doc:"Defaults to https://graph.facebook.com."`
+	APIVersion    string `json:"api_version,omitempty" doc:"Graph API version path prefix, such as v23.0."`
+}
+
+// ChannelInput connects a number.
+type ChannelInput struct {
+	Provider      string                `json:"provider" enum:"meta,sandbox" doc:"Who connects the number."`
+	PhoneNumber   string                `json:"phone_number" doc:"The number in E.164 form, such as +5511987654321."`
+	Name          string                `json:"name,omitempty"`
+	RatePerSecond float64               `json:"rate_per_second,omitempty" minimum:"0" maximum:"1000" doc:"Messages per second this number may send; default 80."`
+	Meta          *MetaSettings         `json:"meta,omitempty"`
+	Sandbox       *parley.SandboxConfig `json:"sandbox,omitempty"`
+}
+
+// MetaSettingsPatch changes some of a Meta channel's settings.
+type MetaSettingsPatch struct {
+	AccessToken string `json:"access_token,omitempty"`
+	AppSecret   string `json:"app_secret,omitempty"`
+	VerifyToken string `json:"verify_token,omitempty"`
+	GraphURL    string `json:"graph_url,omitempty"`
+	APIVersion  string `json:"api_version,omitempty"`
+}
+
+// ChannelPatch changes a channel; absent fields keep their values.
+type ChannelPatch struct {
+	Name          string             `json:"name,omitempty"`
+	RatePerSecond float64            `json:"rate_per_second,omitempty" minimum:"0" maximum:"1000"`
+	Meta          *MetaSettingsPatch `json:"meta,omitempty"`
+}
+
+type channelOutput struct {
+	Body *ChannelView
+}
+
+type channelsOutput struct {
+	Body struct {
+		Data []*ChannelView `json:"data"`
+	}
+}
+
+type channelIDInput struct {
+	ID string `path:"id"`
+}
+
+// SyncOutput reports a template sync.
+type SyncOutput struct {
+	Body messaging.SyncResult
+}
+
+func (s *Server) registerChannels() {
+	register(s, huma.Operation{OperationID: "CreateChannel", Method: http.MethodPost, Path: "/v1/channels", Tags: []string{"Channels"},
+		Summary: "Connect a number", Description: "Connects a WhatsApp number. Secrets are encrypted at rest and never returned. " +
+			"The channel's templates are synced in the background.", DefaultStatus: http.StatusCreated},
+		func(ctx context.Context, a *Auth, in *struct{ Body ChannelInput }) (*channelOutput, error) {
+			b := in.Body
+			ci := messaging.ChannelInput{Provider: b.Provider, PhoneNumber: b.PhoneNumber, Name: b.Name, RatePerSecond: b.RatePerSecond,
+				Sandbox: b.Sandbox, By: a.Actor()}
+			if m := b.Meta; m != nil {
+				ci.Meta = &parley.MetaConfig{PhoneNumberID: m.PhoneNumberID, WABAID: m.WABAID, AccessToken: m.AccessToken, AppSecret: m.AppSecret,
+					VerifyToken: m.VerifyToken, GraphURL: m.GraphURL, APIVersion: m.APIVersion}
+			}
+			ch, err := s.Messaging.ConnectChannel(ctx, a.Tenant.ID, ci)
+			if err != nil {
+				return nil, err
+			}
+			return &channelOutput{Body: s.channelView(ch)}, nil
+		})
+
+	register(s, huma.Operation{OperationID: "ListChannels", Method: http.MethodGet, Path: "/v1/channels", Tags: []string{"Channels"},
+		Summary: "List numbers", Description: "Lists the tenant's connected numbers with their health."},
+		func(ctx context.Context, a *Auth, _ *struct{}) (*channelsOutput, error) {
+			chs, err := s.DB.ListChannels(ctx, a.Tenant.ID)
+			if err != nil {
+				return nil, err
+			}
+			out := &channelsOutput{}
+			out.Body.Data = make([]*ChannelView, 0, len(chs))
+			for _, ch := range chs {
+				out.Body.Data = append(out.Body.Data, s.channelView(ch))
+			}
+			return out, nil
+		})
+
+	register(s, huma.Operation{OperationID: "GetChannel", Method: http.MethodGet, Path: "/v1/channels/{id}", Tags: []string{"Channels"},
+		Summary: "Get a number", Description: "Returns one connected number with its health."},
+		func(ctx context.Context, a *Auth, in *channelIDInput) (*channelOutput, error) {
+			ch, err := s.DB.FindChannel(ctx, a.Tenant.ID, in.ID)
+			if err != nil {
+				return nil, err
+			}
+			return &channelOutput{Body: s.channelView(ch)}, nil
+		})
+
+	register(s, huma.Operation{OperationID: "UpdateChannel", Method: http.MethodPatch, Path: "/v1/channels/{id}", Tags: []string{"Channels"},
+		Summary: "Update a number", Description: "Changes a number's name, pace or provider settings, such as a rotated access token. " +
+			"Saving settings marks the channel healthy again."},
+		func(ctx context.Context, a *Auth, in *struct {
+			ID   string `path:"id"`
+			Body ChannelPatch
+		}) (*channelOutput, error) {
+			ci := messaging.ChannelInput{Name: in.Body.Name, RatePerSecond: in.Body.RatePerSecond, By: a.Actor()}
+			if m := in.Body.Meta; m != nil {
+				ci.Meta = &parley.MetaConfig{AccessToken: m.AccessToken, AppSecret: m.AppSecret, VerifyToken: m.VerifyToken,
+					GraphURL: m.GraphURL, APIVersion: m.APIVersion}
+			}
+			ch, err := s.Messaging.UpdateChannel(ctx, a.Tenant.ID, in.ID, ci)
+			if err != nil {
+				return nil, err
+			}
+			return &channelOutput{Body: s.channelView(ch)}, nil
+		})
+
+	register(s, huma.Operation{OperationID: "SyncTemplates", Method: http.MethodPost, Path: "/v1/channels/{id}/templates/sync",
+		Tags: []string{"Templates"}, Summary: "Sync a number's templates", Description: "Fetches the number's templates from its provider now and reports what changed."},
+		func(ctx context.Context, a *Auth, in *channelIDInput) (*SyncOutput, error) {
+			ctx, cancel := context.WithTimeout(ctx, providerTimeout)
+			defer cancel()
+			res, err := s.Messaging.SyncTemplates(ctx, a.Tenant.ID, in.ID)
+			if err != nil {
+				return nil, providerError(err)
+			}
+			return &SyncOutput{Body: res}, nil
+		})
+}

@@ -1,0 +1,217 @@
+package messaging
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/jobs"
+	"github.com/parleyhq/parley/phone"
+)
+
+// ChannelInput is a number to connect, or new settings for one.
+type ChannelInput struct {
+	Provider      string
+	PhoneNumber   string
+	Name          string
+	RatePerSecond float64
+	Meta          *parley.MetaConfig
+	Sandbox       *parley.SandboxConfig
+	By            parley.Actor
+}
+
+var (
+	digitsOnly = regexp.MustCompile(`^[0-9]+$`)
+	apiVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
+)
+
+// ConnectChannel validates a number's settings, stores the channel with its
+// secrets encrypted, and queues a first template sync.
+func (s *Service) ConnectChannel(ctx context.Context, tenantID string, in ChannelInput) (*parley.Channel, error) {
+	ch := &parley.Channel{ID: parley.NewID(parley.PrefixChannel), TenantID: tenantID, Provider: in.Provider}
+	if err := s.configure(ch, in); err != nil {
+		return nil, err
+	}
+	if err := s.DB.CreateChannel(ctx, ch); err != nil {
+		return nil, err
+	}
+	if err := s.EnqueueTemplateSync(ctx, tenantID, ch.ID); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// UpdateChannel replaces a channel's settings. Fields left empty in the
+// input keep their values, so a token can be rotated alone.
+func (s *Service) UpdateChannel(ctx context.Context, tenantID, id string, in ChannelInput) (*parley.Channel, error) {
+	ch, err := s.DB.FindChannel(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Provider != "" && in.Provider != ch.Provider {
+		return nil, parley.Errorf(parley.EINVALID, "A channel's provider cannot be changed here.")
+	}
+	in.Provider = ch.Provider
+	if in.PhoneNumber == "" {
+		in.PhoneNumber = ch.PhoneNumber
+	}
+	if in.Name == "" {
+		in.Name = ch.Name
+	}
+	if in.RatePerSecond == 0 {
+		in.RatePerSecond = ch.RatePerSecond
+	}
+	if ch.Meta != nil {
+		in.Meta = mergeMeta(*ch.Meta, in.Meta)
+	}
+	if in.Sandbox == nil {
+		in.Sandbox = ch.Sandbox
+	}
+	account := ch.AccountID
+	if err := s.configure(ch, in); err != nil {
+		return nil, err
+	}
+	if ch.AccountID != account {
+		return nil, parley.Errorf(parley.EINVALID, "The provider's account ID of a channel cannot change; connect a new channel instead.")
+	}
+	if err := s.DB.UpdateChannel(ctx, ch); err != nil {
+		return nil, err
+	}
+	return ch, s.EnqueueTemplateSync(ctx, tenantID, ch.ID)
+}
+
+func mergeMeta(old parley.MetaConfig, in *parley.MetaConfig) *parley.MetaConfig {
+	if in == nil {
+		return &old
+	}
+	pick := func(a, b string) string {
+		if a != "" {
+			return a
+		}
+		return b
+	}
+	return &parley.MetaConfig{
+		PhoneNumberID: pick(in.PhoneNumberID, old.PhoneNumberID), WABAID: pick(in.WABAID, old.WABAID),
+		AccessToken: pick(in.AccessToken, old.AccessToken), AppSecret: pick(in.AppSecret, old.AppSecret),
+		VerifyToken: pick(in.VerifyToken, old.VerifyToken), GraphURL: pick(in.GraphURL, old.GraphURL),
+		APIVersion: pick(in.APIVersion, old.APIVersion),
+	}
+}
+
+// configure validates the input and applies it to ch.
+func (s *Service) configure(ch *parley.Channel, in ChannelInput) error {
+	e164, err := phone.Normalize(in.PhoneNumber, "")
+	if err != nil {
+		return parley.Errorf(parley.EINVALID, "phone_number %q is not a valid number; use the E.164 form, such as +5511987654321.", in.PhoneNumber)
+	}
+	if in.RatePerSecond < 0 || in.RatePerSecond > 1000 {
+		return parley.Errorf(parley.EINVALID, "rate_per_second is between 1 and 1000 (WhatsApp's highest tier).")
+	}
+	ch.PhoneNumber, ch.Name, ch.RatePerSecond = e164, strings.TrimSpace(in.Name), in.RatePerSecond
+	switch in.Provider {
+	case parley.ProviderMeta:
+		return configureMeta(ch, in.Meta)
+	case parley.ProviderSandbox:
+		cfg := in.Sandbox
+		if cfg == nil {
+			cfg = &parley.SandboxConfig{}
+		}
+		if cfg.Customers < 0 || cfg.Customers > 1000 {
+			return parley.Errorf(parley.EINVALID, "sandbox.customers is between 0 and 1000.")
+		}
+		ch.Sandbox, ch.AccountID = cfg, ch.ID
+		return nil
+	case "":
+		return parley.Errorf(parley.EINVALID, "Say which provider connects the number: meta or sandbox.")
+	}
+	return parley.Errorf(parley.EINVALID, "Provider %q is not supported yet; use meta or sandbox.", in.Provider)
+}
+
+func configureMeta(ch *parley.Channel, cfg *parley.MetaConfig) error {
+	if cfg == nil {
+		return parley.Errorf(parley.EINVALID, "A Meta channel needs a meta object with phone_number_id, waba_id, access_token, app_secret and verify_token.")
+	}
+	c := *cfg
+	for _, f := range []struct{ name, v string }{{"phone_number_id", c.PhoneNumberID}, {"waba_id", c.WABAID}} {
+		if !digitsOnly.MatchString(f.v) {
+			return parley.Errorf(parley.EINVALID, "meta.%s is the numeric ID shown in Meta's WhatsApp Manager.", f.name)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"access_token", c.AccessToken}, {"app_secret", c.AppSecret}, {"verify_token", c.VerifyToken}} {
+		if strings.TrimSpace(f.v) == "" {
+			return parley.Errorf(parley.EINVALID, "meta.%s is required.", f.name)
+		}
+	}
+	if len(c.VerifyToken) < 8 {
+		return parley.Errorf(parley.EINVALID, "meta.verify_token must have at least 8 characters; choose a random one.")
+	}
+	if c.GraphURL != "" {
+		u, err := url.Parse(c.GraphURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return parley.Errorf(parley.EINVALID, "meta.graph_url %q is not an http(s) URL.", c.GraphURL)
+		}
+		c.GraphURL = strings.TrimRight(c.GraphURL, "/")
+	}
+	if c.APIVersion != "" && !apiVersion.MatchString(c.APIVersion) {
+		return parley.Errorf(parley.EINVALID, "meta.api_version looks like \"v23.0\".")
+	}
+	ch.Meta, ch.AccountID, ch.BusinessAccountID = &c, c.PhoneNumberID, c.WABAID
+	return nil
+}
+
+// Periodic work, queued by every replica under unique keys so that it runs
+// once however many replicas there are.
+const (
+	templateSyncEvery = 6 * time.Hour
+	healthCheckEvery  = 5 * time.Minute
+	eventRetention    = 24 * time.Hour
+)
+
+// RunPeriodic queues template syncs and health checks, and prunes old
+// realtime events, until ctx ends.
+func (s *Service) RunPeriodic(ctx context.Context) {
+	tick := time.NewTicker(healthCheckEvery)
+	defer tick.Stop()
+	lastSync := s.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		syncAll := s.Now().Sub(lastSync) >= templateSyncEvery
+		if syncAll {
+			lastSync = s.Now()
+		}
+		if err := s.periodic(ctx, syncAll); err != nil && ctx.Err() == nil {
+			s.Log.Error("periodic maintenance failed", "error", err)
+		}
+	}
+}
+
+func (s *Service) periodic(ctx context.Context, syncAll bool) error {
+	for _, provider := range []string{parley.ProviderMeta, parley.ProviderSandbox} {
+		chs, err := s.DB.ChannelsByProvider(ctx, provider)
+		if err != nil {
+			return err
+		}
+		for _, ch := range chs {
+			if !ch.Healthy() {
+				if err := s.Jobs.Insert(ctx, s.DB.Writer(), jobs.InsertParams{Kind: JobChannelCheck, TenantID: ch.TenantID,
+					Args: channelArgs{TenantID: ch.TenantID, ChannelID: ch.ID}, UniqueKey: "check:" + ch.ID}); err != nil {
+					return err
+				}
+			}
+			if syncAll {
+				if err := s.EnqueueTemplateSync(ctx, ch.TenantID, ch.ID); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	_, err := s.DB.PruneEvents(ctx, s.Now().Add(-eventRetention))
+	return err
+}
