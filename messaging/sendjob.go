@@ -83,11 +83,7 @@ func (s *Service) workSend(ctx context.Context, job *jobs.Job) error {
 // recipient, then a slot in the number's throughput. It returns how long
 // to wait (zero: send now).
 func (s *Service) pace(ctx context.Context, ch *parley.Channel, m *parley.Message) (time.Duration, error) {
-	var pending bool
-	err := s.DB.InTx(ctx, func(tx *store.Tx) (err error) {
-		pending, err = tx.PendingBefore(ctx, m)
-		return err
-	})
+	pending, err := s.DB.PendingBefore(ctx, m)
 	if err != nil {
 		return 0, err
 	}

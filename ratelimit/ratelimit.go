@@ -117,6 +117,12 @@ type Limiter struct {
 	// see Allow.
 	Local bool
 
+	// Memory keeps the buckets in this process instead of the database.
+	// It is the default on SQLite, which serves a single process: the
+	// same decisions without a disk sync per message.
+	Memory bool
+	tats   map[string]int64 // key → theoretical arrival time, µs (Memory)
+
 	allowSQL, reserveSQL, tatSQL, pruneSQL string
 
 	mu        sync.Mutex
@@ -144,8 +150,10 @@ func New(db *store.DB) *Limiter {
 	next := fmt.Sprintf("%s(rate_buckets.tat, CAST($2 AS BIGINT)) + CAST($3 AS BIGINT)", greatest)
 	insert := "INSERT INTO rate_buckets (key, tat) VALUES ($1, CAST($2 AS BIGINT) + CAST($3 AS BIGINT))\n"
 	return &Limiter{
-		db:    db,
-		Local: true,
+		db:     db,
+		Local:  true,
+		Memory: db.Dialect() == store.SQLite,
+		tats:   make(map[string]int64),
 		// $1 key, $2 now, $3 T, $4 τ = B·T. No row back = denied. A denied
 		// request writes nothing (on PostgreSQL it only locks the row).
 		allowSQL: insert +
@@ -185,6 +193,10 @@ func (l *Limiter) Allow(ctx context.Context, key string, r Rate) (ok bool, retry
 		return false, 0, fmt.Errorf("ratelimit: allow %q: %w", key, err)
 	}
 	now := l.now()
+	if l.Memory {
+		ok, retryAfter := l.memoryAllow(key, r, now.UnixMicro())
+		return ok, retryAfter, nil
+	}
 	if l.Local {
 		if wait := l.localWait(key, r, now); wait > 0 {
 			return false, wait, nil
@@ -226,6 +238,13 @@ func (l *Limiter) Reserve(ctx context.Context, key string, r Rate) (delay time.D
 	}
 	t, tau := r.interval(), r.interval()*int64(r.Burst)
 	nowUS := l.now().UnixMicro()
+	if l.Memory {
+		l.mu.Lock()
+		tat := max(l.tats[key], nowUS) + t
+		l.tats[key] = tat
+		l.mu.Unlock()
+		return micros(tat - tau - nowUS), nil
+	}
 	var tat int64
 	if err := l.db.Writer().QueryRowContext(ctx, l.reserveSQL, key, nowUS, t).Scan(&tat); err != nil {
 		return 0, fmt.Errorf("ratelimit: reserve %q: %w", key, err)
@@ -238,6 +257,19 @@ func (l *Limiter) Reserve(ctx context.Context, key string, r Rate) (delay time.D
 // deleting it changes no decision. Run it now and then to keep the table
 // to the keys in use.
 func (l *Limiter) Prune(ctx context.Context) (int64, error) {
+	if l.Memory {
+		now := l.now().UnixMicro()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		var n int64
+		for k, tat := range l.tats {
+			if tat <= now {
+				delete(l.tats, k)
+				n++
+			}
+		}
+		return n, nil
+	}
 	res, err := l.db.Writer().ExecContext(ctx, l.pruneSQL, l.now().UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit: prune: %w", err)
@@ -247,6 +279,22 @@ func (l *Limiter) Prune(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("ratelimit: prune: %w", err)
 	}
 	return n, nil
+}
+
+// memoryAllow is the allow statement's algebra on the in-process buckets.
+func (l *Limiter) memoryAllow(key string, r Rate, nowUS int64) (bool, time.Duration) {
+	t, tau := r.interval(), r.interval()*int64(r.Burst)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tats[key]
+	if !ok {
+		tat = nowUS
+	}
+	if next := max(tat, nowUS) + t; next-nowUS <= tau {
+		l.tats[key] = next
+		return true, 0
+	}
+	return false, micros(tat + t - tau - nowUS)
 }
 
 // micros converts a span in microseconds to a Duration, 0 if negative.

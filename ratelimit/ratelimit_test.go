@@ -36,10 +36,18 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newLimiter(db *store.DB, c *clock, local bool) *Limiter {
+// mode is how a limiter keeps its buckets: in the database, with or
+// without the local pre-check, or in memory (SQLite's default).
+type mode struct{ local, memory bool }
+
+func (m mode) String() string { return fmt.Sprintf("local=%v,memory=%v", m.local, m.memory) }
+
+var modes = []mode{{false, false}, {true, false}, {false, true}}
+
+func newLimiter(db *store.DB, c *clock, m mode) *Limiter {
 	l := New(db)
 	l.Now = c.Now
-	l.Local = local
+	l.Local, l.Memory = m.local, m.memory
 	return l
 }
 
@@ -72,22 +80,22 @@ func TestRateInterval(t *testing.T) {
 // without the local pre-check, which must not change any answer here.
 func TestConformance(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *store.DB) {
-		for _, local := range []bool{false, true} {
-			t.Run(fmt.Sprintf("local=%v", local), func(t *testing.T) {
-				conformance(t, db, local)
+		for _, m := range modes {
+			t.Run(m.String(), func(t *testing.T) {
+				conformance(t, db, m)
 			})
 		}
 	})
 }
 
-func conformance(t *testing.T, db *store.DB, local bool) {
+func conformance(t *testing.T, db *store.DB, m mode) {
 	ctx := context.Background()
 	// Keys are unique per run: the subtests share one database.
-	key := func(name string) string { return fmt.Sprintf("%s/local=%v", name, local) }
+	key := func(name string) string { return fmt.Sprintf("%s/%v", name, m) }
 
 	t.Run("burst then steady rate", func(t *testing.T) {
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, m)
 		r := Rate{Events: 1, Per: time.Second, Burst: 5}
 		k := key("burst")
 		var passed []int
@@ -140,7 +148,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 
 	t.Run("keys are independent", func(t *testing.T) {
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, m)
 		r := Rate{Events: 1, Per: time.Minute, Burst: 3}
 		count := func(k string) int {
 			n := 0
@@ -162,7 +170,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 
 	t.Run("reserve spaces slots", func(t *testing.T) {
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, m)
 		r := Rate{Events: 1, Per: time.Second, Burst: 3}
 		k := key("reserve")
 		var got []time.Duration
@@ -193,7 +201,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 
 	t.Run("allow then reserve", func(t *testing.T) {
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, m)
 		r := Rate{Events: 2, Per: time.Second, Burst: 2}
 		k := key("allow-reserve")
 		for range 2 {
@@ -208,7 +216,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 
 	t.Run("prune forgets only drained buckets", func(t *testing.T) {
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, m)
 		r := Rate{Events: 1, Per: time.Second, Burst: 1}
 		if _, err := l.Reserve(ctx, key("prune-drained"), r); err != nil {
 			t.Fatal(err)
@@ -221,7 +229,13 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 			t.Fatal(err)
 		}
 		var n int
-		if err := db.Reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM rate_buckets WHERE key IN ($1, $2)",
+		if m.memory {
+			for _, k := range []string{key("prune-drained"), key("prune-busy")} {
+				if _, ok := l.tats[k]; ok {
+					n++
+				}
+			}
+		} else if err := db.Reader().QueryRowContext(ctx, "SELECT COUNT(*) FROM rate_buckets WHERE key IN ($1, $2)",
 			key("prune-drained"), key("prune-busy")).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +249,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 	})
 
 	t.Run("invalid rate", func(t *testing.T) {
-		l := newLimiter(db, newClock(), local)
+		l := newLimiter(db, newClock(), m)
 		for _, r := range []Rate{{}, {Events: 1, Per: time.Second}, {Events: -1, Per: time.Second, Burst: 1}, {Events: 1, Burst: 1}} {
 			if _, _, err := l.Allow(ctx, key("invalid"), r); err == nil {
 				t.Errorf("Allow with %+v: want an error", r)
@@ -251,7 +265,7 @@ func conformance(t *testing.T, db *store.DB, local bool) {
 		// the goroutines race.
 		var ticks atomic.Int64
 		l := New(db)
-		l.Local = local
+		l.Local, l.Memory = m.local, m.memory
 		l.Now = func() time.Time { return epoch.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
 		r := Rate{Events: 100, Per: time.Second, Burst: 5} // T = 10ms
 		k := key("concurrent")
@@ -289,7 +303,7 @@ func TestPacing(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c := newClock()
-		l := newLimiter(db, c, true)
+		l := newLimiter(db, c, mode{local: true})
 		r := Rate{Events: 80, Per: time.Second, Burst: 1}
 
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -347,7 +361,7 @@ func TestLocalDenySkipsDatabase(t *testing.T) {
 	for _, local := range []bool{true, false} {
 		db := dbtest.SQLite(t)
 		c := newClock()
-		l := newLimiter(db, c, local)
+		l := newLimiter(db, c, mode{local: local})
 		for range 2 {
 			if ok, _, err := l.Allow(ctx, "flood", r); err != nil || !ok {
 				t.Fatalf("Allow: ok=%v err=%v", ok, err)
@@ -373,7 +387,7 @@ func TestLocalNeverDeniesWhatTheDatabaseAllows(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.SQLite(t)
 	c := newClock()
-	a, b := newLimiter(db, c, true), newLimiter(db, c, true)
+	a, b := newLimiter(db, c, mode{local: true}), newLimiter(db, c, mode{local: true})
 	r := Rate{Events: 1, Per: time.Second, Burst: 3}
 	for range 3 {
 		if ok, _, err := b.Allow(ctx, "shared", r); err != nil || !ok {
@@ -398,7 +412,7 @@ func TestLocalEviction(t *testing.T) {
 	ctx := context.Background()
 	db := dbtest.SQLite(t)
 	c := newClock()
-	l := newLimiter(db, c, true)
+	l := newLimiter(db, c, mode{local: true})
 	r := Rate{Events: 1, Per: time.Second, Burst: 2}
 	for i := range 100 {
 		if _, _, err := l.Allow(ctx, fmt.Sprint("idle-", i), r); err != nil {

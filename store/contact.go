@@ -20,11 +20,21 @@ type Identity struct {
 	ProfileName string
 }
 
+// phone is the identity's E.164 number: the one given, or the WhatsApp ID
+// in today's valid form (a Brazilian wa_id without the ninth digit gets
+// it back), or the WhatsApp ID as it is when it is no valid number.
 func (id Identity) phone() string {
 	if id.Phone != "" {
 		return id.Phone
 	}
-	return phone.FromWAID(id.WAID)
+	p := phone.FromWAID(id.WAID)
+	if p == "" {
+		return ""
+	}
+	if n, err := phone.Normalize(p, ""); err == nil {
+		return n
+	}
+	return p
 }
 
 const contactColumns = `id, tenant_id, wa_id, bsuid, phone, name, profile_name, language,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley"
 )
@@ -67,7 +68,8 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *parley.Message) (bool, error
 	if m.Timestamp.IsZero() {
 		m.Timestamp = m.CreatedAt
 	}
-	m.UpdatedAt = now
+	// The database keeps milliseconds; so does what callers are shown.
+	m.CreatedAt, m.Timestamp, m.UpdatedAt = m.CreatedAt.Truncate(time.Millisecond), m.Timestamp.Truncate(time.Millisecond), now.Truncate(time.Millisecond)
 	var mediaID, replyTo string
 	if m.Media != nil {
 		mediaID = m.Media.ID
@@ -207,9 +209,9 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID, before
 // PendingBefore reports whether an earlier outbound message of the same
 // conversation is still waiting to go out. Sends wait for it, so that a
 // customer reads an agent's messages in the order they were written.
-func (tx *Tx) PendingBefore(ctx context.Context, m *parley.Message) (bool, error) {
+func (db *DB) PendingBefore(ctx context.Context, m *parley.Message) (bool, error) {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND direction = 'out'
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND direction = 'out'
 		AND status IN ('queued', 'sending') AND id < $2`, m.ConversationID, m.ID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: pending before: %w", err)

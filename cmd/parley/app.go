@@ -268,4 +268,3 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return nil
 }
-

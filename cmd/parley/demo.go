@@ -48,7 +48,7 @@ func (m *Main) SetUpDemo(ctx context.Context) (*Demo, error) {
 	}
 	if d.Channel == nil {
 		d.Channel, err = m.Messaging.ConnectChannel(ctx, t.ID, messaging.ChannelInput{Provider: parley.ProviderSandbox,
-			PhoneNumber: "+15550001234", Name: "Demo sandbox", Sandbox: &parley.SandboxConfig{Customers: len(sandbox.Customers)},
+			PhoneNumber: "+551140028922", Name: "Demo sandbox", Sandbox: &parley.SandboxConfig{Customers: len(sandbox.Customers)},
 			By: parley.Actor{Kind: parley.ActorSystem, Name: "parley demo"}})
 		if err != nil {
 			return nil, err

@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/parleyhq/parley"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -28,13 +30,26 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "parley:", err)
+			fmt.Fprintln(os.Stderr, "parley:", describe(err))
 		}
 		os.Exit(1)
 	}
 }
 
 var errUsage = errors.New("usage")
+
+// describe is an error as a person at the terminal reads it: an
+// application error's message, or the whole chain for anything else.
+func describe(err error) string {
+	if code := parley.ErrorCode(err); code != parley.EINTERNAL {
+		msg := parley.ErrorMessage(err)
+		if hint := parley.ErrorHint(err); hint != "" {
+			msg += " " + hint
+		}
+		return msg
+	}
+	return err.Error()
+}
 
 const usage = `Parley puts WhatsApp inside your CRM.
 

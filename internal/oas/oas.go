@@ -111,10 +111,10 @@ func jsonShape(v any) any {
 // Version is the document's openapi (or swagger) version.
 func (d *Document) Version() string { return d.version }
 
-// Patch replaces the value at a JSON pointer ("/components/schemas/X/...")
-// before any schema is compiled. It exists for vendor schema bugs a test
-// must work around; each patch should say why next to the call. Patching
-// after a validator was built has no effect on that validator.
+// Patch sets the value at a JSON pointer ("/components/schemas/X/..."),
+// whose parent must exist. It exists for vendor schema bugs a test must
+// work around; each patch should say why next to the call. Validators
+// built before keep the old schema; later ones see the patch.
 func (d *Document) Patch(pointer string, value any) error {
 	js, err := json.Marshal(value)
 	if err != nil {
@@ -129,6 +129,7 @@ func (d *Document) Patch(pointer string, value any) error {
 	if err := setPointer(d.root, pointer, v, false); err != nil {
 		return fmt.Errorf("oas: patch %s: %w", pointer, err)
 	}
+	d.cache = map[string]*Validator{}
 	return nil
 }
 
@@ -144,6 +145,8 @@ func (d *Document) Lookup(pointer string) (any, bool) {
 // operation at method and path template (as written in the document, e.g.
 // "/{Version}/{Phone-Number-ID}/messages") for contentType.
 func (d *Document) RequestValidator(method, pathTemplate, contentType string) (*Validator, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	ptr, err := d.requestSchemaPointer(method, pathTemplate, contentType)
 	if err != nil {
 		return nil, fmt.Errorf("oas: %s %s: %w", method, pathTemplate, err)
@@ -154,6 +157,8 @@ func (d *Document) RequestValidator(method, pathTemplate, contentType string) (*
 // ResponseValidator returns a validator for the response body of the
 // operation for an HTTP status (such as "200") and contentType.
 func (d *Document) ResponseValidator(method, pathTemplate, status, contentType string) (*Validator, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	ptr, err := d.responseSchemaPointer(method, pathTemplate, status, contentType)
 	if err != nil {
 		return nil, fmt.Errorf("oas: %s %s %s: %w", method, pathTemplate, status, err)
@@ -164,7 +169,9 @@ func (d *Document) ResponseValidator(method, pathTemplate, status, contentType s
 // SchemaValidator returns a validator for the schema at a JSON pointer,
 // such as "/components/schemas/Message".
 func (d *Document) SchemaValidator(pointer string) (*Validator, error) {
-	if _, ok := d.Lookup(pointer); !ok {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := lookup(d.root, pointer); !ok {
 		return nil, fmt.Errorf("oas: no schema at %s", pointer)
 	}
 	return d.validator(pointer)
@@ -281,8 +288,6 @@ func (d *Document) swaggerRequestSchema(opPtr string, op map[string]any, pathTem
 			schema["required"] = required
 		}
 		ptr := "/x-oas-forms/" + escape(opPtr)
-		d.mu.Lock()
-		defer d.mu.Unlock()
 		if err := setPointer(d.root, ptr, schema, true); err != nil {
 			return "", err
 		}
@@ -347,10 +352,9 @@ func (d *Document) deref(v any, ptr string) (any, string) {
 	return nil, ptr
 }
 
-// validator builds (once) and returns the validator for the schema at ptr.
+// validator builds (once) and returns the validator for the schema at
+// ptr. The caller holds d.mu, which also guards the tree against Patch.
 func (d *Document) validator(ptr string) (*Validator, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if v, ok := d.cache[ptr]; ok {
 		return v, nil
 	}

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,13 +131,16 @@ func (p *Provider) do(ctx context.Context, c *graphConn, call graphCall) (*http.
 		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "bad request: " + graphRedact(err).Error()}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
 	if call.contentType != "" {
 		req.Header.Set("Content-Type", call.contentType)
 	}
 	hc := p.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
+	}
+	if err := ctx.Err(); err != nil {
+		// Cancelled before anything was sent: plainly retryable.
+		return nil, &whatsapp.Error{Kind: whatsapp.Temporary, Message: "not sent: " + err.Error(), Err: err}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -175,20 +179,20 @@ func graphJSONBody(v any) (io.Reader, error) {
 	if err != nil {
 		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "encode request: " + err.Error()}
 	}
-	return strings.NewReader(string(b)), nil
+	return bytes.NewReader(b), nil
 }
 
 // graphProgress records how far a request got, from httptrace events, to
 // tell a request that never left (safe to retry) from one that may have
 // reached Meta.
 type graphProgress struct {
-	gotConn atomic.Bool
-	wrote   atomic.Bool
+	started atomic.Bool // the transport began to get a connection
+	wrote   atomic.Bool // the whole request was written
 }
 
 func (g *graphProgress) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { g.gotConn.Store(true) },
+		GetConn: func(string) { g.started.Store(true) },
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {
 				g.wrote.Store(true)
@@ -205,8 +209,10 @@ func (g *graphProgress) mayHaveArrived(err error) bool {
 	switch {
 	case g.wrote.Load():
 		return true
-	case g.gotConn.Load():
-		return false // connected, but the request was not written out
+	case g.started.Load():
+		// Dialing failed, or the request was not written out whole:
+		// Graph cannot act on a request it did not fully receive.
+		return false
 	}
 	var op *net.OpError
 	var dns *net.DNSError
