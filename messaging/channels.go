@@ -103,7 +103,7 @@ func mergeMeta(old parley.MetaConfig, in *parley.MetaConfig) *parley.MetaConfig 
 
 // configure validates the input and applies it to ch.
 func (s *Service) configure(ch *parley.Channel, in ChannelInput) error {
-	e164, err := phone.Normalize(in.PhoneNumber, "")
+	e164, err := phone.E164(in.PhoneNumber)
 	if err != nil {
 		return parley.Errorf(parley.EINVALID, "phone_number %q is not a valid number; use the E.164 form, such as +5511987654321.", in.PhoneNumber)
 	}

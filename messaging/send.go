@@ -141,7 +141,7 @@ func (s *Service) recipient(ctx context.Context, tx *store.Tx, tenantID, to stri
 	if to == "" {
 		return nil, parley.Errorf(parley.EINVALID, "Say who to send to: an E.164 phone number such as +5511987654321, or a contact ID.")
 	}
-	e164, err := phone.Normalize(to, "")
+	e164, err := phone.E164(to)
 	if err != nil {
 		return nil, parley.Errorf(parley.EINVALID, "%q is not a valid phone number; use the E.164 form, such as +5511987654321.", to)
 	}

@@ -397,3 +397,23 @@ func mxOldMobile(rest string) bool {
 func hasLetter(s string) bool {
 	return strings.IndexFunc(s, unicode.IsLetter) >= 0
 }
+
+// E164 reads a number typed in international form. It prefers Normalize's
+// validated reading, and otherwise accepts a well-formed "+<country><number>"
+// of 8 to 15 digits as it is: WhatsApp serves numbers that the phone-number
+// metadata does not know or calls invalid, such as Meta's +1 555 test
+// numbers and ranges newer than the metadata, and refusing them would
+// lock real customers out.
+func E164(raw string) (string, error) {
+	if n, err := Normalize(raw, ""); err == nil {
+		return n, nil
+	} else if s := strings.TrimSpace(raw); strings.HasPrefix(s, "+") && !hasLetter(s) {
+		d := Digits(s)
+		if len(d) >= 8 && len(d) <= 15 && d[0] != '0' {
+			return "+" + d, nil
+		}
+		return "", err
+	} else {
+		return "", err
+	}
+}

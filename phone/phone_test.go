@@ -403,3 +403,23 @@ func BenchmarkKey(b *testing.B) {
 		}
 	}
 }
+
+func TestE164(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"+55 11 98765-4321", "+5511987654321", true},
+		{"+1 555 078 3881", "+15550783881", true}, // Meta's test numbers: not valid to libphonenumber
+		{"5511987654321", "+5511987654321", true},
+		{"+0123456789", "", false},
+		{"+12345", "", false},
+		{"+1 call me", "", false},
+		{"", "", false},
+	} {
+		got, err := E164(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("E164(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

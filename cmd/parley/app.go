@@ -35,6 +35,11 @@ type Main struct {
 	Log    *slog.Logger
 	// Pace is the sandbox's simulated pace.
 	Pace sandbox.Pace
+	// JobBackoff overrides the job queue's retry delays (tests shorten
+	// them); nil keeps the default.
+	JobBackoff func(attempt int) time.Duration
+	// PollInterval overrides how often idle workers look for due jobs.
+	PollInterval time.Duration
 
 	DB        *store.DB
 	Queue     *jobs.Queue
@@ -76,7 +81,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.Queue = jobs.New(m.DB, jobs.Options{Logger: m.Log})
+	m.Queue = jobs.New(m.DB, jobs.Options{Logger: m.Log, Backoff: m.JobBackoff})
 	m.Sandbox = sandbox.New(m.deliver, m.Pace)
 	providers := map[string]whatsapp.Provider{
 		parley.ProviderMeta:    meta.New(&http.Client{Timeout: 2 * time.Minute}),
@@ -150,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if err := m.Queue.Start(bg, jobs.Config{Queues: map[string]int{messaging.QueueSend: 64, messaging.QueueDefault: 16},
-		ListenURL: listenURL(m.DB)}); err != nil {
+		ListenURL: listenURL(m.DB), PollInterval: m.PollInterval}); err != nil {
 		ln.Close()
 		return err
 	}
