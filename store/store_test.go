@@ -365,7 +365,9 @@ func TestEventsOnlyAfterCommit(t *testing.T) {
 		if !errors.Is(err, boom) || len(got) != 0 {
 			t.Fatalf("a rolled-back event was published: %v, %v", err, got)
 		}
-		if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.AddEvent(ctx, b.tenant.ID, "test.committed", map[string]int{"n": 2}) }); err != nil {
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			return tx.AddEvent(ctx, b.tenant.ID, "test.committed", map[string]int{"n": 2})
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != 1 || got[0].Type != "test.committed" {

@@ -215,7 +215,9 @@ func customerFor(waid string) Customer {
 }
 
 // MarkRead is accepted; the simulated customer sees blue ticks.
-func (n *Network) MarkRead(ctx context.Context, ch *parley.Channel, providerMessageID string) error { return nil }
+func (n *Network) MarkRead(ctx context.Context, ch *parley.Channel, providerMessageID string) error {
+	return nil
+}
 
 // FetchMedia returns a file a simulated customer sent.
 func (n *Network) FetchMedia(ctx context.Context, ch *parley.Channel, m *parley.Media) (io.ReadCloser, string, error) {
