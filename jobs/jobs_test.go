@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,22 +454,37 @@ func TestNoDoubleExecution(t *testing.T) {
 	})
 }
 
+// idle is a started queue whose fetch loop has gone idle.
+type idle struct {
+	q         *Queue
+	idle      chan string // the fetch loop went idle
+	listening chan uint32 // LISTEN is in place, on this backend
+	pid       uint32      // the first LISTEN backend
+}
+
 // idleQueue starts a queue with a one-hour poll interval and waits until
 // its fetch loop is idle (and, on PostgreSQL, listening), so that only a
 // wake-up or the scheduled-time wait can make it run a job promptly.
-func idleQueue(t *testing.T, db *store.DB, h Handler) *Queue {
+func idleQueue(t *testing.T, db *store.DB, cfg Config, h Handler) *idle {
 	q, _ := newQueue(t, db, Options{})
-	idle := make(chan string, 1)
-	listening := make(chan struct{}, 1)
-	q.testIdle = signal(idle)
-	q.testListen = func() { signal(listening)(struct{}{}) }
+	i := &idle{q: q, idle: make(chan string, 1), listening: make(chan uint32, 1)}
+	q.testIdle = signal(i.idle)
+	q.testListen = signal(i.listening)
 	q.Handle("k", h, HandlerOptions{})
-	start(t, q, Config{Queues: map[string]int{DefaultQueue: 1}, PollInterval: time.Hour})
+	cfg.Queues = map[string]int{DefaultQueue: 1}
+	cfg.PollInterval = time.Hour
+	start(t, q, cfg)
 	if db.Dialect() == store.Postgres {
-		receive(t, listening, "LISTEN")
+		i.pid = receive(t, i.listening, "LISTEN")
 	}
+	waitIdle(t, i.idle)
+	return i
+}
+
+// waitIdle waits for the fetch loop to go idle and stay so briefly, past
+// the extra round that LISTEN's catch-up wake-up causes.
+func waitIdle(t *testing.T, idle chan string) {
 	receive(t, idle, "idle fetch loop")
-	// Drain the idle signals caused by LISTEN's catch-up wake-up.
 	eventually(t, "quiet fetch loop", func() bool {
 		select {
 		case <-idle:
@@ -477,16 +493,15 @@ func idleQueue(t *testing.T, db *store.DB, h Handler) *Queue {
 			return true
 		}
 	})
-	return q
 }
 
 func TestWakeUp(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *store.DB) {
 		ran := make(chan int64, 2)
-		q := idleQueue(t, db, func(ctx context.Context, job *Job) error {
+		q := idleQueue(t, db, Config{}, func(ctx context.Context, job *Job) error {
 			ran <- job.ID
 			return nil
-		})
+		}).q
 		began := time.Now()
 		insert(t, db, q, InsertParams{Kind: "k"}) // store.Tx: AfterCommit or NOTIFY
 		receive(t, ran, "job inserted in a transaction")
@@ -498,13 +513,44 @@ func TestWakeUp(t *testing.T) {
 	})
 }
 
+func TestListenURL(t *testing.T) {
+	db := dbtest.Postgres(t)
+	ran := make(chan int64, 1)
+	// LISTEN/NOTIFY is database-wide: the base URL, without the test's
+	// search_path, will do.
+	i := idleQueue(t, db, Config{ListenURL: os.Getenv(dbtest.EnvPostgres)}, func(ctx context.Context, job *Job) error {
+		ran <- job.ID
+		return nil
+	})
+	insert(t, db, i.q, InsertParams{Kind: "k"})
+	receive(t, ran, "job")
+}
+
+func TestListenReconnects(t *testing.T) {
+	db := dbtest.Postgres(t)
+	ran := make(chan int64, 1)
+	i := idleQueue(t, db, Config{}, func(ctx context.Context, job *Job) error {
+		ran <- job.ID
+		return nil
+	})
+	if _, err := db.Writer().ExecContext(ctx, `SELECT pg_terminate_backend($1)`, int64(i.pid)); err != nil {
+		t.Fatal(err)
+	}
+	if pid := receive(t, i.listening, "LISTEN again"); pid == i.pid {
+		t.Fatalf("LISTEN again on backend %d", pid)
+	}
+	waitIdle(t, i.idle)
+	insert(t, db, i.q, InsertParams{Kind: "k"})
+	receive(t, ran, "job after reconnection")
+}
+
 func TestScheduledJobRunsOnTime(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *store.DB) {
 		ran := make(chan time.Time, 1)
-		q := idleQueue(t, db, func(ctx context.Context, job *Job) error {
+		q := idleQueue(t, db, Config{}, func(ctx context.Context, job *Job) error {
 			ran <- time.Now()
 			return nil
-		})
+		}).q
 		at := time.Now().Add(50 * time.Millisecond)
 		insert(t, db, q, InsertParams{Kind: "k", ScheduledAt: at})
 		got := receive(t, ran, "scheduled job")
@@ -565,27 +611,39 @@ func TestGracefulShutdown(t *testing.T) {
 	})
 }
 
-func TestStartContextCancelStops(t *testing.T) {
+func TestStartContextCancelStopsClaiming(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *store.DB) {
 		q, _ := newQueue(t, db, Options{Backoff: func(int) time.Duration { return time.Hour }})
-		started := make(chan struct{}, 1)
+		started := make(chan struct{}, 2)
 		q.Handle("k", func(ctx context.Context, job *Job) error {
 			started <- struct{}{}
 			<-ctx.Done()
 			return ctx.Err()
 		}, HandlerOptions{})
 		runCtx, cancel := context.WithCancel(ctx)
-		if err := q.Start(runCtx, Config{Queues: map[string]int{DefaultQueue: 1}}); err != nil {
+		if err := q.Start(runCtx, Config{Queues: map[string]int{DefaultQueue: 2}}); err != nil {
 			t.Fatal(err)
 		}
 		insert(t, db, q, InsertParams{Kind: "k"})
 		receive(t, started, "handler")
 		cancel()
-		if err := q.Stop(ctx); err != nil {
+		// The running handler is not cut off by cancel: only Stop's
+		// deadline does that.
+		stopCtx, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer stop()
+		if err := q.Stop(stopCtx); err != nil {
 			t.Fatal(err)
 		}
-		if j := get(t, q, lastID(t, db)); j.State != StateAvailable || j.Attempt != 1 {
+		first := lastID(t, db)
+		if j := get(t, q, first); j.State != StateAvailable || j.Attempt != 1 || !strings.Contains(j.LastError, ErrShutdown.Error()) {
 			t.Errorf("job = %+v", j)
+		}
+		insert(t, db, q, InsertParams{Kind: "k"})
+		if j := get(t, q, lastID(t, db)); j.State != StateAvailable || j.Attempt != 0 {
+			t.Errorf("job inserted after stop = %+v", j)
+		}
+		if q.Stats().Claimed != 1 {
+			t.Errorf("stats = %+v", q.Stats())
 		}
 	})
 }

@@ -24,9 +24,10 @@ const (
 // down the fetch loops fall back to polling.
 func (r *runner) listen() {
 	defer r.loops.Done()
-	delay := 100 * time.Millisecond
+	const retryMin = 100 * time.Millisecond
+	delay := retryMin
 	for {
-		err := r.listenOnce(r.loopCtx)
+		err := r.listenOnce(r.loopCtx, func() { delay = retryMin })
 		if r.loopCtx.Err() != nil {
 			return
 		}
@@ -45,8 +46,8 @@ func (r *runner) listen() {
 
 // listenOnce listens on a new connection until it fails or ctx ends: a
 // dedicated one if Config.ListenURL is set, else one taken out of the
-// store's pool for good.
-func (r *runner) listenOnce(ctx context.Context) error {
+// store's pool for good. It calls listening once LISTEN is in place.
+func (r *runner) listenOnce(ctx context.Context, listening func()) error {
 	if r.cfg.ListenURL != "" {
 		conn, err := pgx.Connect(ctx, r.cfg.ListenURL)
 		if err != nil {
@@ -57,7 +58,7 @@ func (r *runner) listenOnce(ctx context.Context) error {
 			defer cancel()
 			conn.Close(ctx)
 		}()
-		return r.listenOn(ctx, conn)
+		return r.listenOn(ctx, conn, listening)
 	}
 	c, err := r.q.db.Writer().Conn(ctx)
 	if err != nil {
@@ -69,7 +70,7 @@ func (r *runner) listenOnce(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("jobs: listen: unexpected driver connection %T", dc)
 		}
-		err := r.listenOn(ctx, sc.Conn())
+		err := r.listenOn(ctx, sc.Conn(), listening)
 		// ErrBadConn makes database/sql close the connection rather than
 		// hand a LISTENing session to some other query.
 		return fmt.Errorf("%w: %w", driver.ErrBadConn, err)
@@ -77,14 +78,15 @@ func (r *runner) listenOnce(ctx context.Context) error {
 }
 
 // listenOn runs LISTEN on conn, then relays notifications to the hub.
-func (r *runner) listenOn(ctx context.Context, conn *pgx.Conn) error {
+func (r *runner) listenOn(ctx context.Context, conn *pgx.Conn, listening func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return fmt.Errorf("jobs: listen: %w", err)
 	}
+	listening()
 	// Jobs may have been inserted while nobody listened.
 	r.q.hub.wakeAll()
 	if r.q.testListen != nil {
-		r.q.testListen()
+		r.q.testListen(conn.PgConn().PID())
 	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenPing)

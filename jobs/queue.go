@@ -82,7 +82,7 @@ type Queue struct {
 
 	// Test hooks, nil in production.
 	testIdle   func(queue string) // a fetch loop is about to wait
-	testListen func()             // the PostgreSQL LISTEN is in place
+	testListen func(pid uint32)   // the PostgreSQL LISTEN is in place on backend pid
 }
 
 // New returns a Queue over db. It can insert at once; call Handle and
@@ -239,7 +239,7 @@ func encodeArgs(v any) (string, error) {
 func (q *Queue) wakeAfterInsert(ctx context.Context, tx DBTX, queues []string) error {
 	if q.db.Dialect() == store.Postgres {
 		for _, queue := range queues {
-			if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil && queue != "" {
+			if _, err := tx.ExecContext(ctx, notifySQL, queue); err != nil {
 				return fmt.Errorf("jobs: insert: notify: %w", err)
 			}
 		}
@@ -247,7 +247,7 @@ func (q *Queue) wakeAfterInsert(ctx context.Context, tx DBTX, queues []string) e
 	}
 	wake := func() { q.hub.wake(queues...) }
 	if ac, ok := tx.(interface{ AfterCommit(func()) }); ok {
-		_ = ac
+		ac.AfterCommit(wake)
 	} else {
 		wake()
 	}

@@ -137,11 +137,11 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(s scanner) (*Job, error) {
 	var (
-		j                                     Job
-		args, state                           string
-		attemptedAt, leaseUntil, finalizedAt  sql.NullInt64
-		attemptedBy, uniqueKey, tenantID      sql.NullString
-		scheduledAt, createdAt                int64
+		j                                    Job
+		args, state                          string
+		attemptedAt, leaseUntil, finalizedAt sql.NullInt64
+		attemptedBy, uniqueKey, tenantID     sql.NullString
+		scheduledAt, createdAt               int64
 	)
 	err := s.Scan(&j.ID, &j.Kind, &j.Queue, &args, &state, &j.Priority, &j.Attempt, &j.MaxAttempts,
 		&j.Snoozes, &scheduledAt, &attemptedAt, &attemptedBy, &leaseUntil, &j.LastError, &uniqueKey,

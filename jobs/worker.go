@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -94,8 +95,10 @@ func (c Config) withDefaults() (Config, error) {
 // maintenance loop (rescue and prune) and, on PostgreSQL, a LISTEN
 // connection. A Queue starts once.
 //
-// Cancelling ctx stops the workers as Stop would with an expired context:
-// handlers are cancelled at once. Call Stop to wait for that to finish.
+// Cancelling ctx stops claiming jobs, as Stop does, but does not cut off
+// running handlers: they carry on, each within its Timeout, and handler
+// contexts keep ctx's values. Call Stop to wait for them and to set a
+// deadline, so that a signal context can be passed here safely.
 func (q *Queue) Start(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -107,7 +110,7 @@ func (q *Queue) Start(ctx context.Context, cfg Config) error {
 		return errors.New("jobs: start: already started")
 	}
 	q.run = newRunner(ctx, q, cfg)
-	q.run.start(ctx)
+	q.run.start()
 	return nil
 }
 
@@ -147,12 +150,12 @@ type runner struct {
 func newRunner(ctx context.Context, q *Queue, cfg Config) *runner {
 	r := &runner{q: q, cfg: cfg, jobsDone: make(chan struct{})}
 	r.loopCtx, r.stopLoops = context.WithCancel(ctx)
-	// Handlers outlive ctx until Stop's deadline, but keep its values.
+	// Handlers outlive ctx until Stop's deadline, and keep its values.
 	r.jobCtx, r.cancelJobs = context.WithCancelCause(context.WithoutCancel(ctx))
 	return r
 }
 
-func (r *runner) start(ctx context.Context) {
+func (r *runner) start() {
 	for name, workers := range r.cfg.Queues {
 		r.loops.Add(1)
 		go r.fetchLoop(name, workers)
@@ -168,7 +171,6 @@ func (r *runner) start(ctx context.Context) {
 		r.jobs.Wait()
 		close(r.jobsDone)
 	}()
-	context.AfterFunc(ctx, func() { r.shutdown(ctx) })
 }
 
 func (r *runner) shutdown(ctx context.Context) error {
@@ -320,13 +322,7 @@ func (q *Queue) claim(ctx context.Context, queue string, limit int, lease time.D
 	}
 	// RETURNING promises no order.
 	slices.SortFunc(jobs, func(a, b *Job) int {
-		if a.Priority != b.Priority {
-			return a.Priority - b.Priority
-		}
-		if c := a.ScheduledAt.Compare(b.ScheduledAt); c != 0 {
-			return c
-		}
-		return int(a.ID - b.ID)
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.ScheduledAt.Compare(b.ScheduledAt), cmp.Compare(a.ID, b.ID))
 	})
 	q.stats.claimed.Add(int64(len(jobs)))
 	return jobs, nil
@@ -406,9 +402,13 @@ func (q *Queue) finish(ctx context.Context, job *Job, opts HandlerOptions, err e
 			q.stats.snoozed.Add(1)
 			q.hub.wake(job.Queue)
 		}
-	case errors.As(err, &cancelled) || job.Attempt >= job.MaxAttempts:
+	case errors.As(err, &cancelled):
 		if ferr = q.discard(ctx, job, opts, err, now); ferr == nil {
-			q.log.Error("jobs: job discarded", jobAttrs(job, slog.Any("error", err))...)
+			q.log.Warn("jobs: job cancelled", jobAttrs(job, slog.Any("error", err))...)
+		}
+	case job.Attempt >= job.MaxAttempts:
+		if ferr = q.discard(ctx, job, opts, err, now); ferr == nil {
+			q.log.Error("jobs: job failed its last attempt, discarded", jobAttrs(job, slog.Any("error", err))...)
 		}
 	default:
 		delay := q.backoff(job.Attempt)

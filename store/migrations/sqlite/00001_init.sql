@@ -241,6 +241,9 @@ CREATE TABLE jobs (
     finalized_at BIGINT
 );
 CREATE INDEX jobs_fetch ON jobs (queue, priority, scheduled_at, id) WHERE state = 'available';
+-- The idle worker's "when is the next job due?" must not scan a backlog
+-- of snoozed jobs.
+CREATE INDEX jobs_next ON jobs (queue, scheduled_at) WHERE state = 'available';
 CREATE INDEX jobs_running ON jobs (lease_until) WHERE state = 'running';
 CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running');
 CREATE INDEX jobs_finalized ON jobs (finalized_at) WHERE finalized_at IS NOT NULL;
