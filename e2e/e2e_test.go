@@ -62,7 +62,7 @@ func newEnv(t *testing.T, postgres bool) env {
 
 func (e env) vars() []string {
 	return append(os.Environ(), "PARLEY_DATA_DIR="+e.dataDir, "PARLEY_DATABASE_URL="+e.dbURL, "PARLEY_MASTER_KEY="+e.key,
-		"PARLEY_ADDR=127.0.0.1:0", "PARLEY_BASE_URL=", "PARLEY_LOG_LEVEL=info")
+		"PARLEY_ADDR=127.0.0.1:0", "PARLEY_BASE_URL=", "PARLEY_LOG_LEVEL=info", "PARLEY_RECONCILE_WAIT=3s")
 }
 
 // cli runs a one-shot command and returns its standard output.
@@ -288,5 +288,189 @@ func testBinary(t *testing.T, e env) {
 	s.stop(t)
 	if !strings.Contains(s.logs(), "shutting down") {
 		t.Fatalf("no graceful shutdown in the log:\n%s", s.logs())
+	}
+}
+
+// TestKillUnderLoad kills the server with SIGKILL while webhooks pour in
+// and sends are going out, starts it again on the same data, and checks
+// that every webhook it acknowledged is stored, every send it accepted
+// goes out, and none goes out twice.
+func TestKillUnderLoad(t *testing.T) {
+	e := newEnv(t, false)
+	graph := metagraph.New(t)
+	s := e.serve(t)
+	key, channelID := setUp(t, e, s, graph)
+
+	// The customers write first, so the window is open for the answers.
+	const customers = 20
+	for i := range customers {
+		body, sig := inbound(fmt.Sprintf("55119%08d", i), fmt.Sprintf("wamid.e2e.open.%d", i), "Olá")
+		if code := post(s.url, body, sig); code != 200 {
+			t.Fatalf("opening webhook: %d", code)
+		}
+	}
+
+	// Meta's side: the fake reports "sent" for every message it accepted,
+	// through whichever server is up, as Meta retries webhooks.
+	var cur struct {
+		sync.Mutex
+		url string
+	}
+	cur.url = s.url
+	stopPump := make(chan struct{})
+	pumped := make(chan struct{})
+	go func() {
+		defer close(pumped)
+		done := map[string]bool{}
+		for {
+			select {
+			case <-stopPump:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			for _, m := range graph.Sent() {
+				if done[m.ID] {
+					continue
+				}
+				body, sig := graph.StatusWebhook(metagraph.Status{MessageID: m.ID, Status: "sent"})
+				cur.Lock()
+				u := cur.url
+				cur.Unlock()
+				if post(u, body, sig) == 200 {
+					done[m.ID] = true
+				}
+			}
+		}
+	}()
+
+	// Load: webhooks from several goroutines, and sends through the API.
+	var mu sync.Mutex
+	var acked []string
+	var accepted []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				wamid := fmt.Sprintf("wamid.e2e.load.%d.%d", w, n)
+				body, sig := inbound(fmt.Sprintf("55119%08d", n%customers), wamid, "carga")
+				if post(s.url, body, sig) == 200 {
+					mu.Lock()
+					acked = append(acked, wamid)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var sent struct {
+				ID string `json:"id"`
+			}
+			b, _ := json.Marshal(map[string]any{"channel_id": channelID, "to": fmt.Sprintf("+55119%08d", n%customers), "type": "text",
+				"text": map[string]any{"body": fmt.Sprintf("resposta %d", n)}})
+			req, _ := http.NewRequest("POST", s.url+"/v1/messages", bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			if resp.StatusCode == 202 && json.NewDecoder(resp.Body).Decode(&sent) == nil {
+				mu.Lock()
+				accepted = append(accepted, sent.ID)
+				mu.Unlock()
+			}
+			resp.Body.Close()
+		}
+	}()
+
+	eventually(t, "load builds up", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > 300 && len(accepted) > 30
+	})
+	s.kill()
+	close(stop)
+	wg.Wait()
+
+	s2 := e.serve(t)
+	cur.Lock()
+	cur.url = s2.url
+	cur.Unlock()
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("acknowledged %d webhooks and accepted %d sends before SIGKILL", len(acked), len(accepted))
+	// Every acknowledged webhook is stored.
+	var convs struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	call(t, "GET", s2.url+"/v1/conversations?limit=500", key, nil, &convs)
+	stored := map[string]bool{}
+	for _, c := range convs.Data {
+		before := ""
+		for {
+			var page struct {
+				Data []struct {
+					ID                string `json:"id"`
+					ProviderMessageID string `json:"provider_message_id"`
+				} `json:"data"`
+				Before string `json:"before"`
+			}
+			call(t, "GET", s2.url+"/v1/conversations/"+c.ID+"/messages?limit=500&before="+before, key, nil, &page)
+			for _, m := range page.Data {
+				stored[m.ProviderMessageID] = true
+			}
+			if page.Before == "" {
+				break
+			}
+			before = page.Before
+		}
+	}
+	for _, wamid := range acked {
+		if !stored[wamid] {
+			t.Errorf("webhook %s was acknowledged but is not stored", wamid)
+		}
+	}
+	// Every accepted send goes out, exactly once.
+	eventually(t, "every accepted send goes out after the restart", 60*time.Second, func() bool {
+		out := map[string]int{}
+		for _, m := range graph.Sent() {
+			out[m.CallbackData()]++
+		}
+		for _, id := range accepted {
+			if out[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	close(stopPump)
+	<-pumped
+	counts := map[string]int{}
+	for _, m := range graph.Sent() {
+		counts[m.CallbackData()]++
+	}
+	for id, n := range counts {
+		if n > 1 {
+			t.Errorf("message %s went out %d times", id, n)
+		}
 	}
 }

@@ -793,3 +793,27 @@ func TestDefaultBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestRescueAbandoned(t *testing.T) {
+	db := dbtest.SQLite(t)
+	ctx := context.Background()
+	q := New(db, Options{})
+	if err := q.Insert(ctx, db.Writer(), InsertParams{Kind: "k"}, InsertParams{Kind: "k", MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := q.claim(ctx, DefaultQueue, 10, time.Hour)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("claimed %d jobs, %v", len(jobs), err)
+	}
+	// The process dies; a new one starts long before the hour-long lease ends.
+	n, err := New(db, Options{}).RescueAbandoned(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("RescueAbandoned = %d, %v; want both jobs handled", n, err)
+	}
+	if got, _ := q.Count(ctx, StateAvailable); got != 1 {
+		t.Errorf("%d jobs available, want the one with attempts left", got)
+	}
+	if got, _ := q.Count(ctx, StateDiscarded); got != 1 {
+		t.Errorf("%d jobs discarded, want the one on its last attempt", got)
+	}
+}

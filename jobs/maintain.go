@@ -177,3 +177,15 @@ func (q *Queue) prune(ctx context.Context, state State, cutoff time.Time) (int64
 		}
 	}
 }
+
+// RescueAbandoned treats every running job as abandoned and rescues it at
+// once, instead of waiting for its lease to expire. Call it only when no
+// worker anywhere can be alive: at the start of the single process of a
+// SQLite deployment, jobs left running were cut off by a crash, and their
+// messages should not wait minutes for a lease.
+func (q *Queue) RescueAbandoned(ctx context.Context) (int64, error) {
+	if _, err := q.db.Writer().ExecContext(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = 'running'`); err != nil {
+		return 0, fmt.Errorf("jobs: rescue abandoned: %w", err)
+	}
+	return q.rescue(ctx)
+}

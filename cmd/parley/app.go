@@ -88,6 +88,9 @@ func (m *Main) Open(ctx context.Context) error {
 		parley.ProviderSandbox: m.Sandbox,
 	}
 	m.Messaging = messaging.New(m.DB, m.Queue, blobs, ratelimit.New(m.DB), providers, m.Log)
+	if m.Config.ReconcileWait > 0 {
+		m.Messaging.ReconcileWait = m.Config.ReconcileWait
+	}
 	m.Messaging.Register()
 	m.Broker = realtime.New(m.DB, m.Log)
 	loops := 1
@@ -152,6 +155,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http = &http.Server{Handler: m.Server.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)}
 
+	if m.DB.Dialect() == store.SQLite {
+		// One process per SQLite file: whatever is still running was cut
+		// off when the last one died, and need not wait for its lease.
+		if n, err := m.Queue.RescueAbandoned(ctx); err != nil {
+			ln.Close()
+			return err
+		} else if n > 0 {
+			m.Log.Warn("resumed jobs cut off when Parley last stopped", "jobs", n)
+		}
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if err := m.Queue.Start(bg, jobs.Config{Queues: map[string]int{messaging.QueueSend: 64, messaging.QueueDefault: 16},

@@ -9,7 +9,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
+
+// durationValue is a flag.Value for a positive duration.
+type durationValue struct{ d *time.Duration }
+
+func (v *durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a duration such as 2m or 30s", s)
+	}
+	*v.d = d
+	return nil
+}
 
 // Config is how Parley is set up. Every field has an environment variable
 // and a flag; the flag wins.
@@ -20,6 +40,9 @@ type Config struct {
 	BaseURL     string
 	MasterKey   string
 	LogLevel    string
+	// ReconcileWait is how long a send whose outcome is unknown waits for
+	// the provider's status webhook before it is sent again.
+	ReconcileWait time.Duration
 }
 
 // DefaultConfig reads the environment.
@@ -48,6 +71,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres://… for PostgreSQL; empty for SQLite in the data directory (PARLEY_DATABASE_URL)")
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL for webhook addresses (PARLEY_BASE_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (PARLEY_LOG_LEVEL)")
+	fs.Var(&durationValue{&c.ReconcileWait}, "reconcile-wait",
+		"how long a send whose outcome is unknown waits for the provider's status before it is sent again (PARLEY_RECONCILE_WAIT, default 2m)")
 	// The master key has no flag: command lines show up in process lists.
 }
 
@@ -59,6 +84,14 @@ func parseFlags(name string, args []string, stderr io.Writer, extra func(fs *fla
 	c.flags(fs)
 	if extra != nil {
 		extra(fs)
+	}
+	if v := os.Getenv("PARLEY_RECONCILE_WAIT"); v != "" && c.ReconcileWait == 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(stderr, "PARLEY_RECONCILE_WAIT=%q is not a duration such as 2m or 30s\n", v)
+			return c, nil, errUsage
+		}
+		c.ReconcileWait = d
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, nil, errUsage
