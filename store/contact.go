@@ -20,14 +20,20 @@ type Identity struct {
 	ProfileName string
 }
 
-// phone is the identity's E.164 number: the one given, or the WhatsApp ID
-// in today's valid form (a Brazilian wa_id without the ninth digit gets
-// it back), or the WhatsApp ID as it is when it is no valid number.
-func (id Identity) phone() string {
+// rawPhone is the identity's number as given: the E.164 phone, or the
+// WhatsApp ID with a plus. It is enough to match (phone.Key is cheap), so
+// the costly validation in normalize runs only when a contact is written.
+func (id Identity) rawPhone() string {
 	if id.Phone != "" {
 		return id.Phone
 	}
-	p := phone.FromWAID(id.WAID)
+	return phone.FromWAID(id.WAID)
+}
+
+// normalize returns a number in today's valid form (a Brazilian wa_id
+// without the ninth digit gets it back), or as it is when it is no valid
+// number: WhatsApp IDs outside the phone-number metadata still exist.
+func normalize(p string) string {
 	if p == "" {
 		return ""
 	}
@@ -60,8 +66,8 @@ func scanContact(s scanner) (*parley.Contact, error) {
 // so Brazil's ninth digit and the Argentine and Mexican mobile prefixes do
 // not split one person into two contacts.
 func (tx *Tx) FindOrCreateContact(ctx context.Context, tenantID string, id Identity) (c *parley.Contact, created bool, err error) {
-	e164 := id.phone()
-	key := phone.Key(e164)
+	raw := id.rawPhone()
+	key := phone.Key(raw)
 	if key == "" && id.BSUID == "" {
 		return nil, false, parley.Errorf(parley.EINVALID, "The contact has neither a valid phone number nor a WhatsApp user ID.")
 	}
@@ -70,6 +76,7 @@ func (tx *Tx) FindOrCreateContact(ctx context.Context, tenantID string, id Ident
 		return nil, false, err
 	}
 	if c == nil {
+		e164 := normalize(raw)
 		now := tx.db.Now().UTC()
 		c = &parley.Contact{ID: parley.NewID(parley.PrefixContact), TenantID: tenantID, WAID: id.WAID, BSUID: id.BSUID,
 			Phone: e164, ProfileName: id.ProfileName, Consent: parley.Consent{State: parley.ConsentUnknown}, CreatedAt: now, UpdatedAt: now}
@@ -88,7 +95,7 @@ func (tx *Tx) FindOrCreateContact(ctx context.Context, tenantID string, id Ident
 			return nil, false, fmt.Errorf("store: create contact: lost a race and found nothing: %v", err)
 		}
 	}
-	return c, false, tx.completeContact(ctx, c, id, e164, key)
+	return c, false, tx.completeContact(ctx, c, id, raw, key)
 }
 
 func (tx *Tx) matchContact(ctx context.Context, tenantID, key, bsuid string) (*parley.Contact, error) {
@@ -124,7 +131,7 @@ func (tx *Tx) matchContact(ctx context.Context, tenantID, key, bsuid string) (*p
 
 // completeContact adds what the identity knows and the contact does not.
 // Most messages change nothing, and then nothing is written.
-func (tx *Tx) completeContact(ctx context.Context, c *parley.Contact, id Identity, e164, key string) error {
+func (tx *Tx) completeContact(ctx context.Context, c *parley.Contact, id Identity, raw, key string) error {
 	var sets []string
 	var args []any
 	set := func(col string, v any) {
@@ -145,9 +152,9 @@ func (tx *Tx) completeContact(ctx context.Context, c *parley.Contact, id Identit
 			set("bsuid", id.BSUID)
 		}
 	}
-	if c.Phone == "" && e164 != "" {
-		c.Phone = e164
-		set("phone", e164)
+	if c.Phone == "" && raw != "" {
+		c.Phone = normalize(raw)
+		set("phone", c.Phone)
 		set("phone_key", key)
 	}
 	if id.ProfileName != "" && c.ProfileName != id.ProfileName {

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -61,6 +62,9 @@ type DB struct {
 	mu          sync.Mutex
 	onWrite     []func() // called after each committed write transaction
 	subscribers []func([]parley.Event)
+
+	stmts     sync.Map // SQL text → *sql.Stmt prepared on the SQLite writer
+	stmtCount atomic.Int64
 }
 
 // IsPostgres reports whether url names a PostgreSQL database.
@@ -150,6 +154,10 @@ func (db *DB) Reader() *sql.DB { return db.read }
 // Close closes the connections.
 func (db *DB) Close() error {
 	var errs []error
+	db.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}
@@ -206,6 +214,79 @@ type Tx struct {
 	db          *DB
 	afterCommit []func()
 	events      []parley.Event
+	unprepared  map[string]bool // statements to prepare after the commit
+}
+
+// maxCachedStmts bounds the statement cache: SQL built with a variable
+// number of placeholders would otherwise grow it without end.
+const maxCachedStmts = 512
+
+// prepared returns the statement for query inside the transaction. On
+// SQLite, parsing and planning a statement costs more than running it, and
+// the writer is a single connection, so each statement is prepared once
+// and reused by every transaction. It cannot be prepared here, inside a
+// transaction that holds the only connection: a statement seen for the
+// first time runs unprepared and is prepared after the commit (see
+// prepareSeen). PostgreSQL's driver caches prepared statements itself.
+func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	db := tx.db
+	if db.dialect != SQLite {
+		return nil
+	}
+	if st, ok := db.stmts.Load(query); ok {
+		return tx.Tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	if db.stmtCount.Load() < maxCachedStmts {
+		if tx.unprepared == nil {
+			tx.unprepared = map[string]bool{}
+		}
+		tx.unprepared[query] = true
+	}
+	return nil
+}
+
+// prepareSeen prepares, on the writer, the statements a transaction ran
+// unprepared. It runs after the commit has released the connection.
+func (db *DB) prepareSeen(ctx context.Context, queries map[string]bool) {
+	for q := range queries {
+		if _, ok := db.stmts.Load(q); ok || db.stmtCount.Load() >= maxCachedStmts {
+			continue
+		}
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			continue // the statement itself reports its errors when run
+		}
+		if _, loaded := db.stmts.LoadOrStore(q, st); loaded {
+			st.Close()
+		} else {
+			db.stmtCount.Add(1)
+		}
+	}
+}
+
+// ExecContext runs a statement in the transaction, prepared once on SQLite.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.prepared(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction, prepared once on SQLite.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a one-row query in the transaction, prepared once
+// on SQLite.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
 }
 
 // AfterCommit runs f once the transaction has committed (never if it rolls
@@ -233,6 +314,9 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) error {
 	}
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if len(tx.unprepared) > 0 {
+		db.prepareSeen(context.WithoutCancel(ctx), tx.unprepared)
 	}
 	for _, fn := range tx.afterCommit {
 		fn()

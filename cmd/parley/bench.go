@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -43,8 +44,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.contacts, "contacts", 1000, "distinct customers the messages come from")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv("PARLEY_TEST_POSTGRES_URL"), "PostgreSQL URL to measure too (a scratch database: tables are created in a new schema)")
 	fs.StringVar(&o.out, "out", "", "write the results as Markdown to this file (e.g. docs/performance.md)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	results, err := o.run(ctx, stdout)
 	if err != nil {
