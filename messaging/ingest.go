@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/jobs"
@@ -21,9 +22,15 @@ type Delivery struct {
 // Ingest applies deliveries in one transaction. When it returns nil
 // everything in them is committed, and only then may the webhook be
 // acknowledged. Applying the same delivery twice leaves the same state.
+//
+// Deliveries for the same channel are merged and applied as sets (one
+// statement for all the contacts, one for all the messages, …), because
+// under load the ingester hands over hundreds of one-message deliveries at
+// once, and a statement per message would cost a round trip each on
+// PostgreSQL and a statement each on SQLite's single writer.
 func (s *Service) Ingest(ctx context.Context, ds ...Delivery) error {
 	return s.DB.InTx(ctx, func(tx *store.Tx) error {
-		for _, d := range ds {
+		for _, d := range mergeDeliveries(ds) {
 			if err := s.apply(ctx, tx, d); err != nil {
 				return err
 			}
@@ -32,16 +39,41 @@ func (s *Service) Ingest(ctx context.Context, ds ...Delivery) error {
 	})
 }
 
-// ingestion holds what one transaction has learnt, so a delivery of many
-// messages from one customer looks the contact up once and announces the
-// conversation once.
+// mergeDeliveries joins the batches of each channel, keeping the order in
+// which they arrived.
+func mergeDeliveries(ds []Delivery) []Delivery {
+	if len(ds) <= 1 {
+		return ds
+	}
+	var out []Delivery
+	index := map[string]int{}
+	for _, d := range ds {
+		i, ok := index[d.Channel.ID]
+		if !ok {
+			index[d.Channel.ID] = len(out)
+			out = append(out, Delivery{Channel: d.Channel, Batch: &whatsapp.Batch{}})
+			i = len(out) - 1
+		}
+		b := out[i].Batch
+		b.Messages = append(b.Messages, d.Batch.Messages...)
+		b.Statuses = append(b.Statuses, d.Batch.Statuses...)
+		b.Templates = append(b.Templates, d.Batch.Templates...)
+		b.Unhandled = append(b.Unhandled, d.Batch.Unhandled...)
+	}
+	return out
+}
+
+// ingestion is one channel's share of a transaction.
 type ingestion struct {
-	tx       *store.Tx
-	ch       *parley.Channel
-	tenant   *parley.Tenant
-	contacts map[store.Identity]*parley.Contact
-	convs    map[string]*parley.Conversation // by contact ID
-	touched  map[string]*parley.Conversation // by ID: to announce once
+	tx     *store.Tx
+	ch     *parley.Channel
+	tenant *parley.Tenant
+	events []store.NewEvent
+	jobs   []jobs.InsertParams
+}
+
+func (in *ingestion) event(typ string, data any) {
+	in.events = append(in.events, store.NewEvent{TenantID: in.ch.TenantID, Type: typ, Data: data})
 }
 
 func (s *Service) apply(ctx context.Context, tx *store.Tx, d Delivery) error {
@@ -49,17 +81,12 @@ func (s *Service) apply(ctx context.Context, tx *store.Tx, d Delivery) error {
 	if err != nil {
 		return err
 	}
-	in := &ingestion{tx: tx, ch: d.Channel, tenant: t, contacts: map[store.Identity]*parley.Contact{}, convs: map[string]*parley.Conversation{},
-		touched: map[string]*parley.Conversation{}}
-	for i := range d.Batch.Messages {
-		if err := s.applyMessage(ctx, in, &d.Batch.Messages[i]); err != nil {
-			return err
-		}
+	in := &ingestion{tx: tx, ch: d.Channel, tenant: t}
+	if err := s.applyMessages(ctx, in, d.Batch.Messages); err != nil {
+		return err
 	}
-	for i := range d.Batch.Statuses {
-		if err := s.applyStatus(ctx, in, &d.Batch.Statuses[i]); err != nil {
-			return err
-		}
+	if err := s.applyStatuses(ctx, in, d.Batch.Statuses); err != nil {
+		return err
 	}
 	for i := range d.Batch.Templates {
 		if err := s.applyTemplate(ctx, in, &d.Batch.Templates[i]); err != nil {
@@ -71,62 +98,127 @@ func (s *Service) apply(ctx context.Context, tx *store.Tx, d Delivery) error {
 			return err
 		}
 	}
-	for _, conv := range in.touched {
-		if err := tx.AddEvent(ctx, in.ch.TenantID, parley.EventConversationUpdated, conv); err != nil {
+	if len(in.jobs) > 0 {
+		if err := s.Jobs.Insert(ctx, tx, in.jobs...); err != nil {
 			return err
 		}
+	}
+	return tx.AddEvents(ctx, in.events)
+}
+
+func identityOf(wm *whatsapp.Message) store.Identity {
+	id := store.Identity{WAID: wm.Contact.WAID, BSUID: wm.Contact.BSUID}
+	if !wm.Echo {
+		// An echo's profile name, if any, is the business's own.
+		id.ProfileName = wm.Contact.ProfileName
+	}
+	return id
+}
+
+// applyMessages stores a channel's new messages as a set: their contacts,
+// conversations, rows, and what each new one sets off.
+func (s *Service) applyMessages(ctx context.Context, in *ingestion, wms []whatsapp.Message) error {
+	if len(wms) == 0 {
+		return nil
+	}
+	tx, ch := in.tx, in.ch
+	ids := make([]store.Identity, len(wms))
+	for i := range wms {
+		ids[i] = identityOf(&wms[i])
+	}
+	contacts, err := tx.FindOrCreateContacts(ctx, ch.TenantID, ids)
+	if err != nil {
+		return err
+	}
+	var contactIDs []string
+	for _, c := range contacts {
+		contactIDs = append(contactIDs, c.ID)
+	}
+	convs, err := tx.ConversationsFor(ctx, ch.TenantID, ch.ID, contactIDs)
+	if err != nil {
+		return err
+	}
+	refs, err := s.references(ctx, in, wms)
+	if err != nil {
+		return err
+	}
+
+	msgs := make([]*parley.Message, 0, len(wms))
+	owner := make(map[*parley.Message]*parley.Contact, len(wms))
+	now := s.Now().UTC()
+	for i := range wms {
+		wm := &wms[i]
+		contact := contacts[ids[i]]
+		if contact == nil {
+			// No usable identity: keep the message verbatim rather than drop it.
+			raw, _ := json.Marshal(wm)
+			if err := tx.AddUnhandled(ctx, ch.TenantID, ch.ID, ch.Provider, "messages",
+				"The message names neither a phone number nor a WhatsApp user ID.", raw); err != nil {
+				return err
+			}
+			continue
+		}
+		m := s.newMessage(wm, ch, contact, convs[contact.ID], now)
+		resolveRefs(m, refs)
+		if m.ProviderMessageID != "" {
+			refs[m.ProviderMessageID] = m.ID // later messages of the batch may point at it
+		}
+		msgs = append(msgs, m)
+		owner[m] = contact
+	}
+	inserted, err := tx.InsertMessages(ctx, msgs)
+	if err != nil {
+		return err
+	}
+
+	touches := map[string]*store.Touch{}
+	var order []string
+	for _, m := range msgs {
+		if !inserted[m.ID] {
+			continue // a redelivery, already applied
+		}
+		if err := s.afterInsert(ctx, in, m, owner[m]); err != nil {
+			return err
+		}
+		in.event(parley.EventMessageCreated, m)
+		t := touches[m.ConversationID]
+		if t == nil {
+			t = &store.Touch{ConversationID: m.ConversationID}
+			touches[m.ConversationID] = t
+			order = append(order, m.ConversationID)
+		}
+		if !m.Timestamp.Before(t.LastAt) {
+			t.LastAt, t.Preview = m.Timestamp, m.Preview()
+		}
+		if m.Direction == parley.Inbound && m.Type != parley.TypeReaction && m.Type != parley.TypeSystem {
+			t.Inbound++
+			if m.Timestamp.After(t.InboundAt) {
+				t.InboundAt = m.Timestamp
+			}
+		}
+	}
+	list := make([]store.Touch, 0, len(order))
+	for _, id := range order {
+		list = append(list, *touches[id])
+	}
+	touched, err := tx.TouchConversations(ctx, list)
+	if err != nil {
+		return err
+	}
+	for _, c := range touched {
+		in.event(parley.EventConversationUpdated, c)
 	}
 	return nil
 }
 
-func (s *Service) contactFor(ctx context.Context, in *ingestion, c whatsapp.Contact, echo bool) (*parley.Contact, error) {
-	id := store.Identity{WAID: c.WAID, BSUID: c.BSUID}
-	if !echo {
-		id.ProfileName = c.ProfileName
-	}
-	if got := in.contacts[id]; got != nil {
-		return got, nil
-	}
-	contact, _, err := in.tx.FindOrCreateContact(ctx, in.ch.TenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	in.contacts[id] = contact
-	return contact, nil
-}
-
-func (s *Service) conversationFor(ctx context.Context, in *ingestion, contactID string) (*parley.Conversation, error) {
-	if conv := in.convs[contactID]; conv != nil {
-		return conv, nil
-	}
-	conv, _, err := in.tx.ConversationFor(ctx, in.ch.TenantID, in.ch.ID, contactID)
-	if err != nil {
-		return nil, err
-	}
-	in.convs[contactID] = conv
-	return conv, nil
-}
-
-func (s *Service) applyMessage(ctx context.Context, in *ingestion, wm *whatsapp.Message) error {
-	tx, ch := in.tx, in.ch
-	contact, err := s.contactFor(ctx, in, wm.Contact, wm.Echo)
-	if parley.ErrorCode(err) == parley.EINVALID {
-		// No usable identity: keep the message verbatim rather than drop it.
-		raw, _ := json.Marshal(wm)
-		return tx.AddUnhandled(ctx, ch.TenantID, ch.ID, ch.Provider, "messages", parley.ErrorMessage(err), raw)
-	} else if err != nil {
-		return err
-	}
-	conv, err := s.conversationFor(ctx, in, contact.ID)
-	if err != nil {
-		return err
-	}
+// newMessage builds the row for a provider's message.
+func (s *Service) newMessage(wm *whatsapp.Message, ch *parley.Channel, contact *parley.Contact, conv *parley.Conversation, now time.Time) *parley.Message {
 	m := wm.Content
 	m.ID = parley.NewID(parley.PrefixMessage)
 	m.TenantID, m.ChannelID, m.ConversationID, m.ContactID = ch.TenantID, ch.ID, conv.ID, contact.ID
-	m.CreatedAt = s.Now().UTC()
-	if m.Timestamp.IsZero() || m.Timestamp.After(m.CreatedAt) {
-		m.Timestamp = m.CreatedAt // a clock ahead of ours must not extend the window
+	m.CreatedAt = now
+	if m.Timestamp.IsZero() || m.Timestamp.After(now) {
+		m.Timestamp = now // a clock ahead of ours must not extend the window
 	}
 	if wm.Echo {
 		m.Direction, m.Status, m.SentBy = parley.Outbound, parley.StatusSent, parley.Actor{Kind: parley.ActorPhoneApp, Name: "phone app"}
@@ -137,56 +229,58 @@ func (s *Service) applyMessage(ctx context.Context, in *ingestion, wm *whatsapp.
 		e := wm.Errors[0]
 		m.Error = &e
 	}
-	if err := s.resolveInboundRefs(ctx, in, &m); err != nil {
-		return err
-	}
 	if m.Type.IsMedia() && m.Media != nil {
-		m.Media.ID = parley.NewID(parley.PrefixMedia)
-		m.Media.Status = parley.MediaPending
+		media := *m.Media
+		media.ID, media.Status = parley.NewID(parley.PrefixMedia), parley.MediaPending
+		m.Media = &media
 	}
-	inserted, err := tx.InsertMessage(ctx, &m)
-	if err != nil || !inserted {
-		return err // not inserted: a redelivery, already applied
+	if m.Context != nil {
+		c := *m.Context
+		m.Context = &c
 	}
-	if err := s.afterInsert(ctx, in, &m, contact); err != nil {
-		return err
+	if m.Reaction != nil {
+		r := *m.Reaction
+		m.Reaction = &r
 	}
-	if err := tx.TouchConversation(ctx, conv, &m); err != nil {
-		return err
-	}
-	in.touched[conv.ID] = conv
-	return tx.AddEvent(ctx, ch.TenantID, parley.EventMessageCreated, &m)
+	return &m
 }
 
-// resolveInboundRefs turns the vendor IDs a message refers to (the quoted
-// message, the message reacted to, the message edited or deleted) into
-// Parley's.
-func (s *Service) resolveInboundRefs(ctx context.Context, in *ingestion, m *parley.Message) error {
-	if m.Context != nil && m.Context.ReplyToProviderID != "" {
-		if id, err := s.messageIDFor(ctx, in, m.Context.ReplyToProviderID); err != nil {
-			return err
-		} else {
-			m.Context.ReplyTo = id
+// references finds, in one query, the messages a batch refers to by the
+// vendor's IDs (quoted, reacted to, edited or deleted), mapped to Parley's
+// IDs.
+func (s *Service) references(ctx context.Context, in *ingestion, wms []whatsapp.Message) (map[string]string, error) {
+	var pids []string
+	for i := range wms {
+		c := &wms[i].Content
+		if c.Context != nil && c.Context.ReplyToProviderID != "" {
+			pids = append(pids, c.Context.ReplyToProviderID)
 		}
+		if c.Reaction != nil && c.Reaction.ProviderMessageID != "" {
+			pids = append(pids, c.Reaction.ProviderMessageID)
+		}
+	}
+	refs := map[string]string{}
+	if len(pids) == 0 {
+		return refs, nil
+	}
+	found, err := in.tx.MessagesByProviderIDs(ctx, in.ch.ID, pids)
+	if err != nil {
+		return nil, err
+	}
+	for pid, m := range found {
+		refs[pid] = m.ID
+	}
+	return refs, nil
+}
+
+// resolveRefs turns the vendor IDs a message refers to into Parley's.
+func resolveRefs(m *parley.Message, refs map[string]string) {
+	if m.Context != nil && m.Context.ReplyToProviderID != "" {
+		m.Context.ReplyTo = refs[m.Context.ReplyToProviderID]
 	}
 	if m.Reaction != nil && m.Reaction.ProviderMessageID != "" {
-		id, err := s.messageIDFor(ctx, in, m.Reaction.ProviderMessageID)
-		if err != nil {
-			return err
-		}
-		m.Reaction.MessageID = id
+		m.Reaction.MessageID = refs[m.Reaction.ProviderMessageID]
 	}
-	return nil
-}
-
-func (s *Service) messageIDFor(ctx context.Context, in *ingestion, providerID string) (string, error) {
-	q, err := in.tx.MessageByProviderID(ctx, in.ch.ID, providerID)
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		return "", nil
-	} else if err != nil {
-		return "", err
-	}
-	return q.ID, nil
 }
 
 // afterInsert does what a newly stored message sets off: its media
@@ -201,10 +295,8 @@ func (s *Service) afterInsert(ctx context.Context, in *ingestion, m *parley.Mess
 		if err := tx.CreateMedia(ctx, r); err != nil {
 			return err
 		}
-		if err := s.Jobs.Insert(ctx, tx, jobs.InsertParams{Kind: JobMediaDownload, Args: mediaArgs{TenantID: ch.TenantID, MediaID: r.ID},
-			UniqueKey: "media:" + r.ID, TenantID: ch.TenantID, MaxAttempts: 10, Priority: 0}); err != nil {
-			return err
-		}
+		in.jobs = append(in.jobs, jobs.InsertParams{Kind: JobMediaDownload, Args: mediaArgs{TenantID: ch.TenantID, MediaID: r.ID},
+			UniqueKey: "media:" + r.ID, TenantID: ch.TenantID, MaxAttempts: 10, Priority: 0})
 	}
 	if m.Reaction != nil && m.Reaction.MessageID != "" {
 		actor := "contact"
@@ -220,9 +312,7 @@ func (s *Service) afterInsert(ctx context.Context, in *ingestion, m *parley.Mess
 			if _, err := tx.RecordStatus(ctx, target, parley.StatusChange{Status: parley.StatusDeleted, At: m.Timestamp}); err != nil {
 				return err
 			}
-			if err := tx.AddEvent(ctx, ch.TenantID, parley.EventMessageUpdated, target); err != nil {
-				return err
-			}
+			in.event(parley.EventMessageUpdated, target)
 		}
 	}
 	if m.Direction == parley.Inbound && !contact.Consent.OptedOut() {
@@ -262,21 +352,44 @@ func optOutText(m *parley.Message) string {
 	return ""
 }
 
-func (s *Service) applyStatus(ctx context.Context, in *ingestion, st *whatsapp.StatusUpdate) error {
-	tx, ch := in.tx, in.ch
-	m, err := tx.MessageByProviderID(ctx, ch.ID, st.ProviderMessageID)
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		m, err = s.reconcile(ctx, in, st)
+// applyStatuses records a channel's statuses, finding their messages in
+// one query.
+func (s *Service) applyStatuses(ctx context.Context, in *ingestion, sts []whatsapp.StatusUpdate) error {
+	if len(sts) == 0 {
+		return nil
 	}
+	pids := make([]string, len(sts))
+	for i := range sts {
+		pids[i] = sts[i].ProviderMessageID
+	}
+	found, err := in.tx.MessagesByProviderIDs(ctx, in.ch.ID, pids)
 	if err != nil {
 		return err
 	}
-	if m == nil {
-		// A status for a message not stored yet (an echo still on its
-		// way): keep it until the message arrives.
-		return tx.AddOrphanStatus(ctx, ch.ID, st.ProviderMessageID, st.Status, st)
+	for i := range sts {
+		st := &sts[i]
+		m := found[st.ProviderMessageID]
+		if m == nil {
+			if m, err = s.reconcile(ctx, in, st); err != nil {
+				return err
+			}
+			if m != nil {
+				found[st.ProviderMessageID] = m
+			}
+		}
+		if m == nil {
+			// A status for a message not stored yet (an echo still on its
+			// way): keep it until the message arrives.
+			if err := in.tx.AddOrphanStatus(ctx, in.ch.ID, st.ProviderMessageID, st.Status, st); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.recordStatus(ctx, in.tx, m, st); err != nil {
+			return err
+		}
 	}
-	return s.recordStatus(ctx, tx, m, st)
+	return nil
 }
 
 // reconcile finds the message a status is for through the callback data

@@ -130,15 +130,25 @@ func (tx *Tx) ApplyTemplateStatus(ctx context.Context, ch *parley.Channel, u Tem
 		q += `, category = $4`
 		args = append(args, u.Category)
 	}
-	n := len(args)
-	q += fmt.Sprintf(` WHERE channel_id = $%d AND (provider_template_id = $%d OR (name = $%d AND language = $%d))`, n+1, n+2, n+3, n+4)
-	args = append(args, ch.ID, u.ProviderTemplateID, u.Name, u.Language)
-	res, err := tx.ExecContext(ctx, q, args...)
+	// An update without the provider's ID matches by name and language
+	// only: '' would match every template synced without one.
+	match := func(i int) string {
+		return fmt.Sprintf(`channel_id = $%d AND ((provider_template_id = $%d AND provider_template_id <> '') OR (name = $%d AND language = $%d))`,
+			i, i+1, i+2, i+3)
+	}
+	keys := []any{ch.ID, u.ProviderTemplateID, u.Name, u.Language}
+	// Only a change is written and announced, so a redelivered review
+	// leaves the same state and says nothing new.
+	res, err := tx.ExecContext(ctx, q+` WHERE `+match(len(args)+1)+` AND (status <> $1 OR status_reason <> $2)`, append(args, keys...)...)
 	if err != nil {
 		return false, fmt.Errorf("store: apply template status: %w", err)
 	}
 	if k, _ := res.RowsAffected(); k == 0 {
-		return false, nil
+		var known int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM templates WHERE `+match(1), keys...).Scan(&known); err != nil {
+			return false, fmt.Errorf("store: apply template status: %w", err)
+		}
+		return known > 0, nil
 	}
 	return true, tx.AddEvent(ctx, ch.TenantID, parley.EventTemplateUpdated, map[string]any{"channel_id": ch.ID, "name": u.Name,
 		"language": u.Language, "status": u.Status})
