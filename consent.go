@@ -61,10 +61,21 @@ func IsOptOut(text string, keywords []string) bool {
 	return false
 }
 
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
 func foldKeyword(s string) string {
-	s, _, _ = transform.String(stripMarks, s)
+	if !isASCII(s) {
+		// A chain keeps state between calls, so each call gets its own:
+		// ingestion checks messages from several goroutines at once.
+		s, _, _ = transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+	}
 	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) })
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

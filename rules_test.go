@@ -95,3 +95,23 @@ func TestCheckMedia(t *testing.T) {
 		}
 	}
 }
+
+// TestIsOptOutConcurrent: ingestion checks messages from several
+// goroutines at once (go test -race).
+func TestIsOptOutConcurrent(t *testing.T) {
+	done := make(chan bool)
+	for range 8 {
+		go func() {
+			ok := true
+			for range 200 {
+				ok = ok && IsOptOut("cancelár", nil) && !IsOptOut("Olá, mensagem número 7", nil)
+			}
+			done <- ok
+		}()
+	}
+	for range 8 {
+		if !<-done {
+			t.Fatal("a concurrent call gave a wrong answer")
+		}
+	}
+}
