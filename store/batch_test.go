@@ -17,11 +17,11 @@ func TestBatchIngestionPrimitives(t *testing.T) {
 		b := setup(t, db)
 		known, _ := b.thread(t, "551187654321") // Ana, by her old wa_id
 		ids := []store.Identity{
-			{Phone: "+5511987654321"},                   // Ana again, with the ninth digit
+			{Phone: "+5511987654321"},                    // Ana again, with the ninth digit
 			{WAID: "16505551234", ProfileName: "Sheena"}, // new
-			{BSUID: "US.42"},                            // new, BSUID only
+			{BSUID: "US.42"},                             // new, BSUID only
 			{WAID: "16505551234", ProfileName: "Sheena"}, // the same again
-			{ProfileName: "nobody"},                     // no identity: left out
+			{ProfileName: "nobody"},                      // no identity: left out
 		}
 		contacts := inTx(t, db, func(tx *store.Tx) (map[store.Identity]*parley.Contact, error) {
 			return tx.FindOrCreateContacts(ctx, b.tenant.ID, ids)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley"
 )
@@ -58,42 +57,8 @@ func (c *messageContent) apply(m *parley.Message) {
 // already has is skipped and reported as not inserted: that is how a
 // redelivered webhook leaves the same state.
 func (tx *Tx) InsertMessage(ctx context.Context, m *parley.Message) (bool, error) {
-	now := tx.db.Now().UTC()
-	if m.ID == "" {
-		m.ID = parley.NewID(parley.PrefixMessage)
-	}
-	if m.CreatedAt.IsZero() {
-		m.CreatedAt = now
-	}
-	if m.Timestamp.IsZero() {
-		m.Timestamp = m.CreatedAt
-	}
-	// The database keeps milliseconds; so does what callers are shown.
-	m.CreatedAt, m.Timestamp, m.UpdatedAt = m.CreatedAt.Truncate(time.Millisecond), m.Timestamp.Truncate(time.Millisecond), now.Truncate(time.Millisecond)
-	var mediaID, replyTo string
-	if m.Media != nil {
-		mediaID = m.Media.ID
-	}
-	if m.Context != nil {
-		replyTo = m.Context.ReplyTo
-	}
-	var e parley.MessageError
-	if m.Error != nil {
-		e = *m.Error
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages (id, tenant_id, channel_id, conversation_id, contact_id, direction, type, status,
-		provider_message_id, text, content, media_id, reply_to_id, sent_by_kind, sent_by_id, sent_by_name,
-		error_code, error_reason, error_title, error_message, error_details, timestamp, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
-		ON CONFLICT DO NOTHING`,
-		m.ID, m.TenantID, m.ChannelID, m.ConversationID, m.ContactID, string(m.Direction), string(m.Type), string(m.Status),
-		null(m.ProviderMessageID), m.Text, contentOf(m), null(mediaID), null(replyTo), string(m.SentBy.Kind), m.SentBy.ID, m.SentBy.Name,
-		e.Code, e.Reason, e.Title, e.Message, e.Details, ms(m.Timestamp), ms(m.CreatedAt), ms(now))
-	if err != nil {
-		return false, fmt.Errorf("store: insert message: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	inserted, err := tx.InsertMessages(ctx, []*parley.Message{m})
+	return inserted[m.ID], err
 }
 
 const messageColumns = `m.id, m.tenant_id, m.channel_id, m.conversation_id, m.contact_id, m.direction, m.type, m.status,
@@ -470,4 +435,27 @@ func (tx *Tx) RecordQueued(ctx context.Context, m *parley.Message) error {
 		return fmt.Errorf("store: record queued: %w", err)
 	}
 	return nil
+}
+
+// WaitingSends returns the IDs of a channel's outbound messages that have
+// not gone out yet (queued, or sending with the outcome unknown).
+func (db *DB) WaitingSends(ctx context.Context, tenantID, channelID string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM messages WHERE tenant_id = $1 AND channel_id = $2 AND direction = 'out'
+		AND status IN ('queued', 'sending')`, tenantID, channelID)
+	if err != nil {
+		return nil, fmt.Errorf("store: waiting sends: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: waiting sends: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: waiting sends: %w", err)
+	}
+	return ids, nil
 }

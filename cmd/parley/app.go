@@ -243,15 +243,24 @@ func (m *Main) baseInfo(ctx context.Context, mode string) httpapi.RootInfo {
 	return info
 }
 
-// runServe is `parley serve`.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := parseFlags("serve", args, stderr, nil)
+// mainFromFlags is a Main configured by a command's environment and flags.
+func mainFromFlags(name string, args []string, stderr io.Writer) (*Main, error) {
+	cfg, _, err := parseFlags(name, args, stderr, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := NewMain()
 	m.Config = cfg
 	if m.Log, err = cfg.logger(stderr); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// runServe is `parley serve`.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	m, err := mainFromFlags("serve", args, stderr)
+	if err != nil {
 		return err
 	}
 	if err := m.Run(ctx); err != nil {

@@ -62,13 +62,8 @@ func (m *Main) SetUpDemo(ctx context.Context) (*Demo, error) {
 
 // runDemo is `parley demo`.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := parseFlags("demo", args, stderr, nil)
+	m, err := mainFromFlags("demo", args, stderr)
 	if err != nil {
-		return err
-	}
-	m := NewMain()
-	m.Config = cfg
-	if m.Log, err = cfg.logger(stderr); err != nil {
 		return err
 	}
 	if err := m.Open(ctx); err != nil {
