@@ -32,8 +32,9 @@ type mediaOutput struct {
 type UploadForm struct {
 	File huma.FormFile `form:"file" required:"true" doc:"The file."`
 	// Type, when given, checks the file against WhatsApp's limits for that
-	// kind of message before it is stored.
-	Type string `form:"type" enum:"image,document,audio,video,sticker," doc:"The message type the file will be sent as; checks WhatsApp's limits now."`
+	// kind of message before it is stored. It is optional: huma makes
+	// every form field required unless told otherwise.
+	Type string `form:"type" required:"false" enum:"image,document,audio,video,sticker," doc:"The message type the file will be sent as; checks WhatsApp's limits now."`
 }
 
 func (s *Server) registerMedia() {

@@ -48,7 +48,7 @@ func (s *Server) registerTenant() {
 				Keywords []string `json:"keywords" maxItems:"100"`
 			}
 		}) (*tenantOutput, error) {
-			if err := s.DB.SetOptOutKeywords(ctx, a.Tenant.ID, in.Body.Keywords); err != nil {
+			if err := s.Messaging.SetOptOutKeywords(ctx, a.Tenant.ID, in.Body.Keywords); err != nil {
 				return nil, err
 			}
 			t, err := s.DB.FindTenant(ctx, a.Tenant.ID)

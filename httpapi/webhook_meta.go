@@ -53,8 +53,16 @@ func (s *Server) metaWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	batch, err := meta.ParseWebhook(body)
 	if err != nil {
-		// Signed, so it is Meta's, but not JSON we can read: keep it.
-		batch = &whatsapp.Batch{Unhandled: []whatsapp.Unhandled{{Reason: err.Error(), Raw: mustRaw(body)}}}
+		// Signed, so it is Meta's, but not JSON we can read: keep it, with
+		// the number it names when it names one, whose secret signed it;
+		// without an account it would be filed as no channel's.
+		u := whatsapp.Unhandled{Reason: err.Error(), Raw: mustRaw(body)}
+		if len(route.byAccount) == 1 {
+			for id := range route.byAccount {
+				u.Account = id
+			}
+		}
+		batch = &whatsapp.Batch{Unhandled: []whatsapp.Unhandled{u}}
 	}
 	deliveries, unrouted := route.split(batch)
 	if len(unrouted) > 0 {
@@ -111,7 +119,7 @@ func (s *Server) metaRoute(ctx context.Context, body []byte, sig string) (*metaR
 		rt.byAccount[id] = ch
 	}
 	for _, id := range wabaIDs {
-		chs, err := s.DB.ChannelsByBusinessAccount(ctx, parley.ProviderMeta, id)
+		chs, err := s.channels.byBusiness(ctx, s.DB, parley.ProviderMeta, id)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +204,10 @@ func (rt *metaRouting) split(b *whatsapp.Batch) ([]messaging.Delivery, []whatsap
 	}
 	for _, tu := range b.Templates {
 		chs := rt.byBusiness[tu.BusinessAccount]
-		if len(chs) == 0 && rt.fallback != nil {
+		// The fallback is for reviews that name no account. One that names
+		// an account no channel serves (an app shared by several accounts)
+		// is not the fallback's: given to it, it would be dropped unseen.
+		if len(chs) == 0 && rt.fallback != nil && tu.BusinessAccount == "" {
 			chs = []*parley.Channel{rt.fallback}
 		}
 		if len(chs) == 0 {
@@ -235,8 +246,9 @@ type channelCache struct {
 }
 
 type cachedChannel struct {
-	ch *parley.Channel // nil: no such channel
-	at time.Time
+	ch  *parley.Channel   // nil: no such channel
+	chs []*parley.Channel // for a business account
+	at  time.Time
 }
 
 const channelCacheTTL = 5 * time.Second
@@ -263,4 +275,27 @@ func (c *channelCache) byAccount(ctx context.Context, db *store.DB, provider, ac
 	c.entries[key] = cachedChannel{ch: ch, at: time.Now()}
 	c.mu.Unlock()
 	return ch, nil
+}
+
+// byBusiness returns the channels of a business account (Meta WABA), which
+// every Meta delivery names in entry.id.
+func (c *channelCache) byBusiness(ctx context.Context, db *store.DB, provider, account string) ([]*parley.Channel, error) {
+	key := provider + "\x00waba\x00" + account
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < channelCacheTTL {
+		return e.chs, nil
+	}
+	chs, err := db.ChannelsByBusinessAccount(ctx, provider, account)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]cachedChannel{}
+	}
+	c.entries[key] = cachedChannel{chs: chs, at: time.Now()}
+	c.mu.Unlock()
+	return chs, nil
 }

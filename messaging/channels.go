@@ -70,7 +70,7 @@ func (s *Service) UpdateChannel(ctx context.Context, tenantID, id string, in Cha
 	if in.Sandbox == nil {
 		in.Sandbox = ch.Sandbox
 	}
-	account := ch.AccountID
+	account, wasUnhealthy := ch.AccountID, !ch.Healthy()
 	if err := s.configure(ch, in); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,29 @@ func (s *Service) UpdateChannel(ctx context.Context, tenantID, id string, in Cha
 	if err := s.DB.UpdateChannel(ctx, ch); err != nil {
 		return nil, err
 	}
+	if wasUnhealthy {
+		// Saving marked the channel healthy.
+		s.resumeSends(ctx, ch)
+	}
 	return ch, s.EnqueueTemplateSync(ctx, tenantID, ch.ID)
+}
+
+// resumeSends lets a channel's waiting sends go now that it is healthy
+// again: while it was not they snoozed a minute at a time, and an admin
+// who has just fixed the token expects them to go at once. It is best
+// effort: if it fails, they go when their snooze ends.
+func (s *Service) resumeSends(ctx context.Context, ch *parley.Channel) {
+	ids, err := s.DB.WaitingSends(ctx, ch.TenantID, ch.ID)
+	if err == nil {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = "send:" + id // the send job's unique key, as Send inserts it
+		}
+		err = s.Jobs.RunNow(ctx, s.DB.Writer(), keys...)
+	}
+	if err != nil {
+		s.Log.Error("could not resume a channel's waiting sends; they will go when their snooze ends", "channel_id", ch.ID, "error", err)
+	}
 }
 
 func mergeMeta(old parley.MetaConfig, in *parley.MetaConfig) *parley.MetaConfig {

@@ -108,6 +108,18 @@ func (s *Service) tenant(ctx context.Context, id string) (*parley.Tenant, error)
 	return t, nil
 }
 
+// SetOptOutKeywords replaces a tenant's opt-out keywords. The cached
+// tenant is dropped, so that the next message this replica ingests is
+// already checked against the new keywords rather than for up to the
+// cache's lifetime against the old ones.
+func (s *Service) SetOptOutKeywords(ctx context.Context, tenantID string, keywords []string) error {
+	if err := s.DB.SetOptOutKeywords(ctx, tenantID, keywords); err != nil {
+		return err
+	}
+	s.tenants.Delete(tenantID)
+	return nil
+}
+
 // jitter spreads d by ±20%, so that jobs deferred together do not come
 // back together.
 func jitter(d time.Duration) time.Duration {

@@ -209,7 +209,11 @@ func (s *Service) workCheck(ctx context.Context, job *jobs.Job) error {
 		return nil
 	}
 	s.Log.Info("channel credentials work again", "channel_id", ch.ID)
-	return s.DB.SetChannelHealth(ctx, ch.TenantID, ch.ID, parley.ChannelHealth{Status: parley.HealthHealthy})
+	if err := s.DB.SetChannelHealth(ctx, ch.TenantID, ch.ID, parley.ChannelHealth{Status: parley.HealthHealthy}); err != nil {
+		return err
+	}
+	s.resumeSends(ctx, ch)
+	return nil
 }
 
 type readArgs struct {

@@ -178,7 +178,7 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	var opts []goose.ProviderOption
 	if db.dialect == Postgres {
 		d = goose.DialectPostgres
-		locker, err := newPGLocker()
+		locker, err := db.newPGLocker(ctx)
 		if err != nil {
 			return nil, err
 		}
