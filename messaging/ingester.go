@@ -21,9 +21,12 @@ type Ingester struct {
 	reqs     chan *ingestReq
 	maxBatch int
 
-	wg     sync.WaitGroup
-	once   sync.Once
-	closed chan struct{}
+	wg sync.WaitGroup
+	// mu orders Submit and Close: a submission either reaches the queue
+	// before Close, and is drained, or sees closed and is refused.
+	mu       sync.RWMutex
+	isClosed bool
+	closed   chan struct{}
 }
 
 type ingestReq struct {
@@ -55,11 +58,16 @@ func (s *Service) NewIngester(loops, maxBatch int) *Ingester {
 // redelivery is then harmless.
 func (g *Ingester) Submit(ctx context.Context, ds ...Delivery) error {
 	r := &ingestReq{ds: ds, done: make(chan error, 1)}
+	g.mu.RLock()
+	if g.isClosed {
+		g.mu.RUnlock()
+		return ErrIngesterClosed
+	}
 	select {
 	case g.reqs <- r:
-	case <-g.closed:
-		return ErrIngesterClosed
+		g.mu.RUnlock()
 	case <-ctx.Done():
+		g.mu.RUnlock()
 		return ctx.Err()
 	}
 	select {
@@ -73,7 +81,12 @@ func (g *Ingester) Submit(ctx context.Context, ds ...Delivery) error {
 // Close stops the loops after they have committed everything submitted.
 // Stop the HTTP server first, so nothing is submitted meanwhile.
 func (g *Ingester) Close() {
-	g.once.Do(func() { close(g.closed) })
+	g.mu.Lock()
+	if !g.isClosed {
+		g.isClosed = true
+		close(g.closed)
+	}
+	g.mu.Unlock()
 	g.wg.Wait()
 }
 
