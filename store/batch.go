@@ -79,22 +79,19 @@ func (tx *Tx) FindOrCreateContacts(ctx context.Context, tenantID string, ids []I
 		}
 	}
 	byKey, byBSUID := map[string]*parley.Contact{}, map[string]*parley.Contact{}
-	for start := 0; start < max(len(keys), len(bsuids)); start += chunkRows {
-		k := keys[min(start, len(keys)):min(start+chunkRows, len(keys))]
-		b := bsuids[min(start, len(bsuids)):min(start+chunkRows, len(bsuids))]
-		var conds []string
-		args := []any{tenantID}
-		if len(k) > 0 {
-			conds = append(conds, "phone_key IN ("+tx.db.dialect.list(len(k), 2)+")")
-			args = append(args, k...)
-		}
-		if len(b) > 0 {
-			conds = append(conds, "bsuid IN ("+tx.db.dialect.list(len(b), len(args)+1)+")")
-			args = append(args, b...)
-		}
-		if err := tx.scanContacts(ctx, `SELECT `+contactColumns+` FROM contacts WHERE tenant_id = `+tx.db.dialect.list(1, 1)+
-			` AND (`+strings.Join(conds, " OR ")+`)`, args, byKey, byBSUID); err != nil {
-			return nil, err
+	// Two queries, not one with OR: each then uses its own index, where
+	// SQLite would scan all the tenant's contacts for the OR of two lists.
+	for _, by := range []struct {
+		col    string
+		values []any
+	}{{"phone_key", keys}, {"bsuid", bsuids}} {
+		for start := 0; start < len(by.values); start += chunkRows {
+			chunk := by.values[start:min(start+chunkRows, len(by.values))]
+			q := `SELECT ` + contactColumns + ` FROM contacts WHERE tenant_id = ` + tx.db.dialect.list(1, 1) +
+				` AND ` + by.col + ` IN (` + tx.db.dialect.list(len(chunk), 2) + `)`
+			if err := tx.scanContacts(ctx, q, append([]any{tenantID}, chunk...), byKey, byBSUID); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, id := range ids {

@@ -154,6 +154,11 @@ func (db *DB) Reader() *sql.DB { return db.read }
 // Close closes the connections.
 func (db *DB) Close() error {
 	var errs []error
+	if db.dialect == SQLite && db.write != nil {
+		// Lets SQLite refresh the statistics its planner uses, as its
+		// documentation asks of long-lived connections before they close.
+		db.write.Exec(`PRAGMA optimize`)
+	}
 	db.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true

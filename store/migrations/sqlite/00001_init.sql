@@ -61,8 +61,10 @@ CREATE TABLE contacts (
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX contacts_phone_key ON contacts (tenant_id, phone_key) WHERE phone_key IS NOT NULL;
-CREATE UNIQUE INDEX contacts_bsuid ON contacts (tenant_id, bsuid) WHERE bsuid IS NOT NULL;
+-- Not partial: NULLs never collide in a unique index, and a partial one
+-- is not used for the IN lists ingestion looks contacts up with.
+CREATE UNIQUE INDEX contacts_phone_key ON contacts (tenant_id, phone_key);
+CREATE UNIQUE INDEX contacts_bsuid ON contacts (tenant_id, bsuid);
 CREATE INDEX contacts_tenant ON contacts (tenant_id, id);
 
 CREATE TABLE conversations (
@@ -77,7 +79,9 @@ CREATE TABLE conversations (
     unread_count    INTEGER NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
-    UNIQUE (channel_id, contact_id)
+    -- One thread per channel and contact. The tenant leads so that lookups,
+    -- which always name the tenant, use this index and not the next one.
+    UNIQUE (tenant_id, channel_id, contact_id)
 );
 CREATE INDEX conversations_tenant ON conversations (tenant_id, last_message_at);
 CREATE INDEX conversations_contact ON conversations (contact_id);
@@ -129,7 +133,6 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_provider_id ON messages (channel_id, provider_message_id) WHERE provider_message_id IS NOT NULL;
 CREATE INDEX messages_conversation ON messages (conversation_id, id);
-CREATE INDEX messages_tenant ON messages (tenant_id, id);
 
 CREATE TABLE message_statuses (
     message_id       TEXT NOT NULL REFERENCES messages (id),
