@@ -49,6 +49,14 @@ func (s *Service) workMedia(ctx context.Context, job *jobs.Job) error {
 		return err
 	}
 	r.Attempts = job.Attempt
+	if r.ProviderMediaID == "" && r.Link == "" {
+		// Nothing to fetch, now or ever: say so at once instead of retrying.
+		r.Status, r.Error = parley.MediaFailed, "The provider's webhook named no media ID or link to download."
+		if err := s.finishMedia(ctx, r); err != nil {
+			return err
+		}
+		return jobs.Cancel(errors.New(r.Error))
+	}
 	body, mime, err := p.FetchMedia(ctx, ch, &parley.Media{ProviderMediaID: r.ProviderMediaID, Link: r.Link, MIMEType: r.MIMEType})
 	if err == nil {
 		r.SHA256, r.Size, err = s.Blobs.Put(ctx, body, parley.MaxMediaSize)
