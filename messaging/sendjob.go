@@ -52,7 +52,7 @@ func (s *Service) workSend(ctx context.Context, job *jobs.Job) error {
 		}
 		s.Log.Warn("no status arrived for an interrupted send; sending again", "message_id", m.ID, "channel_id", ch.ID)
 	}
-	if d, err := s.pace(ctx, ch, m); err != nil || d > 0 {
+	if d, err := s.pace(ctx, job, ch, m); err != nil || d > 0 {
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (s *Service) workSend(ctx context.Context, job *jobs.Job) error {
 // conversation's earlier messages first, then the pair rate to this
 // recipient, then a slot in the number's throughput. It returns how long
 // to wait (zero: send now).
-func (s *Service) pace(ctx context.Context, ch *parley.Channel, m *parley.Message) (time.Duration, error) {
+func (s *Service) pace(ctx context.Context, job *jobs.Job, ch *parley.Channel, m *parley.Message) (time.Duration, error) {
 	pending, err := s.DB.PendingBefore(ctx, m)
 	if err != nil {
 		return 0, err
@@ -93,14 +93,17 @@ func (s *Service) pace(ctx context.Context, ch *parley.Channel, m *parley.Messag
 	if s.Limiter == nil {
 		return 0, nil
 	}
-	if slot, ok := s.slots.Load(m.ID); ok {
-		// A slot reserved on an earlier run is honoured, not re-reserved:
-		// otherwise a backlog would keep pushing itself back.
-		if wait := slot.(time.Time).Sub(s.Now()); wait > 0 {
-			return wait, nil
+	if job.Snoozes > 0 {
+		// A slot reserved on an earlier run, by any replica, is honoured,
+		// not re-reserved: otherwise a backlog would keep pushing itself
+		// back.
+		slot, err := s.DB.SendSlot(ctx, m.ID)
+		if err != nil {
+			return 0, err
 		}
-		s.slots.Delete(m.ID)
-		return 0, nil
+		if !slot.IsZero() {
+			return max(slot.Sub(s.Now()), 0), nil
+		}
 	}
 	ok, retry, err := s.Limiter.Allow(ctx, "pair:"+ch.ID+":"+m.ContactID, s.PairRate)
 	if err != nil {
@@ -118,7 +121,9 @@ func (s *Service) pace(ctx context.Context, ch *parley.Channel, m *parley.Messag
 		return 0, err
 	}
 	if delay > 0 {
-		s.slots.Store(m.ID, s.Now().Add(delay))
+		if err := s.DB.SetSendSlot(ctx, m.ID, s.Now().Add(delay)); err != nil {
+			return 0, err
+		}
 	}
 	return delay, nil
 }

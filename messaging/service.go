@@ -61,7 +61,6 @@ type Service struct {
 	MediaURL func(*store.MediaRecord) string
 
 	tenants sync.Map // tenant ID → cachedTenant
-	slots   sync.Map // message ID → time.Time of its reserved send slot
 }
 
 type cachedTenant struct {

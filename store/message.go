@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley"
 )
@@ -266,7 +267,8 @@ func (tx *Tx) SetSendState(ctx context.Context, m *parley.Message, st SendState)
 		pid = m.ProviderMessageID
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE messages SET status = $1, provider_message_id = $2, error_code = $3, error_reason = $4,
-		error_title = $5, error_message = $6, error_details = $7, updated_at = $8 WHERE id = $9 AND status IN ('queued', 'sending', 'sent')`,
+		error_title = $5, error_message = $6, error_details = $7, updated_at = $8, send_slot = NULL
+		WHERE id = $9 AND status IN ('queued', 'sending', 'sent')`,
 		string(st.Status), null(pid), e.Code, e.Reason, e.Title, e.Message, e.Details, ms(now), m.ID)
 	if err != nil {
 		return fmt.Errorf("store: set send state: %w", err)
@@ -458,4 +460,24 @@ func (db *DB) WaitingSends(ctx context.Context, tenantID, channelID string) ([]s
 		return nil, fmt.Errorf("store: waiting sends: %w", err)
 	}
 	return ids, nil
+}
+
+// SendSlot returns the throughput slot a queued message reserved, or zero.
+func (db *DB) SendSlot(ctx context.Context, messageID string) (time.Time, error) {
+	var slot sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT send_slot FROM messages WHERE id = $1`, messageID).Scan(&slot); err != nil {
+		return time.Time{}, fmt.Errorf("store: send slot: %w", err)
+	}
+	return fromMS(slot), nil
+}
+
+// SetSendSlot records the throughput slot a queued message reserved. Any
+// change of its send state clears it.
+func (db *DB) SetSendSlot(ctx context.Context, messageID string, slot time.Time) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET send_slot = $1 WHERE id = $2`, ms(slot), messageID); err != nil {
+			return fmt.Errorf("store: set send slot: %w", err)
+		}
+		return nil
+	})
 }

@@ -129,7 +129,10 @@ CREATE TABLE messages (
     error_details       TEXT NOT NULL DEFAULT '',
     timestamp           BIGINT NOT NULL,
     created_at          BIGINT NOT NULL,
-    updated_at          BIGINT NOT NULL
+    updated_at          BIGINT NOT NULL,
+    -- The slot in its number's throughput a queued send has reserved, so
+    -- that whichever replica runs the send next honours it.
+    send_slot           BIGINT
 );
 CREATE UNIQUE INDEX messages_provider_id ON messages (channel_id, provider_message_id) WHERE provider_message_id IS NOT NULL;
 CREATE INDEX messages_conversation ON messages (conversation_id, id);
