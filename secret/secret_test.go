@@ -48,7 +48,9 @@ func TestSealOpen(t *testing.T) {
 		if sealed[0] != 1 {
 			t.Errorf("version byte %d, want 1", sealed[0])
 		}
-		if len(plain) > 0 && bytes.Contains(sealed, plain) {
+		// Short plaintexts turn up in random bytes by chance (a one-byte
+		// one does in about one run in nine), so only long ones can tell.
+		if len(plain) >= 8 && bytes.Contains(sealed, plain) {
 			t.Errorf("sealed value holds the plaintext")
 		}
 		got, err := box.Open(sealed, ad)
