@@ -21,6 +21,14 @@ type Conversation struct {
 	LastMessage   string    `json:"last_message,omitempty"` // a preview
 	UnreadCount   int       `json:"unread_count"`
 
+	// AssigneeID is the user the conversation is assigned to; TeamID the
+	// team. Both empty: unassigned.
+	AssigneeID string `json:"assignee_id,omitempty"`
+	TeamID     string `json:"team_id,omitempty"`
+	// WaitingSince is when the customer's oldest unanswered message
+	// arrived; zero when the business spoke last.
+	WaitingSince time.Time `json:"waiting_since,omitzero"`
+
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 

@@ -19,6 +19,9 @@ const (
 	PrefixTemplate     = "tpl"
 	PrefixMedia        = "med"
 	PrefixAudit        = "aud"
+	PrefixUser         = "usr"
+	PrefixTeam         = "team"
+	PrefixQuickReply   = "qr"
 )
 
 // crockford is Crockford's base32 alphabet: no I, L, O or U, so IDs survive

@@ -11,6 +11,9 @@ type Direction string
 const (
 	Inbound  Direction = "in"
 	Outbound Direction = "out"
+	// Note is an internal note: shown to colleagues in the thread, never
+	// sent to the customer.
+	Note Direction = "note"
 )
 
 // MessageType is what a message carries.

@@ -187,15 +187,7 @@ func (s *Service) applyMessages(ctx context.Context, in *ingestion, wms []whatsa
 			touches[m.ConversationID] = t
 			order = append(order, m.ConversationID)
 		}
-		if !m.Timestamp.Before(t.LastAt) {
-			t.LastAt, t.Preview = m.Timestamp, m.Preview()
-		}
-		if m.Direction == parley.Inbound && m.Type != parley.TypeReaction && m.Type != parley.TypeSystem {
-			t.Inbound++
-			if m.Timestamp.After(t.InboundAt) {
-				t.InboundAt = m.Timestamp
-			}
-		}
+		t.Add(m)
 	}
 	list := make([]store.Touch, 0, len(order))
 	for _, id := range order {

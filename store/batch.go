@@ -310,42 +310,58 @@ func (tx *Tx) InsertMessages(ctx context.Context, msgs []*parley.Message) (map[s
 	return inserted, nil
 }
 
-// Touch is what a set of new messages does to one conversation.
+// Touch is what a set of new messages does to one conversation. Build it
+// with Add, message by message in the order they happened.
 type Touch struct {
 	ConversationID string
 	LastAt         time.Time // the newest message's time
 	Preview        string    // the newest message's preview
 	InboundAt      time.Time // the newest customer message's time; zero if none
 	Inbound        int       // customer messages, for the unread count
+	// Answered is set when the business spoke last, which ends the
+	// customer's wait; WaitingFrom is the first customer message after
+	// the business last spoke, which starts it.
+	Answered    bool
+	WaitingFrom time.Time
 }
 
-// TouchConversations is TouchConversation for many conversations in one
-// statement, with the same forward-only rules. It returns the updated
-// conversations.
+// TouchConversations moves threads forward for new messages, in one
+// statement: preview and time, and for customer messages the window, the
+// unread count, the waiting time, and a resolved thread reopening. The
+// arithmetic is done in SQL, so concurrent writers on PostgreSQL cannot
+// lose an update, and values only move forward, so a late, older message
+// cannot shorten the window. It returns the updated conversations.
 func (tx *Tx) TouchConversations(ctx context.Context, touches []Touch) ([]*parley.Conversation, error) {
 	var out []*parley.Conversation
 	g := tx.db.dialect.greatest()
-	types := []string{"TEXT", "BIGINT", "TEXT", "BIGINT", "INTEGER"}
+	types := []string{"TEXT", "BIGINT", "TEXT", "BIGINT", "INTEGER", "INTEGER", "BIGINT"}
 	cast := func(i int, p string) string { return "CAST(" + p + " AS " + types[i] + ")" }
 	for start := 0; start < len(touches); start += chunkRows {
 		chunk := touches[start:min(start+chunkRows, len(touches))]
 		// Parameters in textual order: SQLite's "?" are numbered so.
-		args := make([]any, 0, 5*len(chunk)+1)
+		args := make([]any, 0, len(types)*len(chunk)+1)
 		for _, t := range chunk {
-			args = append(args, t.ConversationID, t.LastAt.UnixMilli(), t.Preview, msOrZero(t.InboundAt), t.Inbound)
+			answered := 0
+			if t.Answered {
+				answered = 1
+			}
+			args = append(args, t.ConversationID, t.LastAt.UnixMilli(), t.Preview, msOrZero(t.InboundAt), t.Inbound, answered,
+				msOrZero(t.WaitingFrom))
 		}
 		args = append(args, ms(tx.db.Now()))
 		now := tx.db.dialect.list(1, len(args))
 		// The CTE's columns are named apart from the table's, so the
 		// RETURNING list (which may name only the updated table) is clear.
-		rows, err := tx.QueryContext(ctx, `WITH v (cid, ts, preview, its, n) AS (VALUES `+
-			tx.db.dialect.placeholders(len(chunk), 5, 1, cast)+`)
+		rows, err := tx.QueryContext(ctx, `WITH v (cid, ts, preview, its, n, answered, wf) AS (VALUES `+
+			tx.db.dialect.placeholders(len(chunk), len(types), 1, cast)+`)
 			UPDATE conversations SET
 				last_message = CASE WHEN COALESCE(conversations.last_message_at, 0) <= v.ts THEN v.preview ELSE conversations.last_message END,
 				last_message_at = `+g+`(COALESCE(conversations.last_message_at, 0), v.ts),
 				last_inbound_at = CASE WHEN v.its > 0 THEN `+g+`(COALESCE(conversations.last_inbound_at, 0), v.its) ELSE conversations.last_inbound_at END,
 				unread_count = conversations.unread_count + v.n,
 				status = CASE WHEN v.n > 0 THEN 'open' ELSE conversations.status END,
+				waiting_since = CASE WHEN v.answered = 1 THEN NULL
+					WHEN v.wf > 0 THEN COALESCE(conversations.waiting_since, v.wf) ELSE conversations.waiting_since END,
 				updated_at = `+now+`
 			FROM v WHERE conversations.id = v.cid RETURNING `+conversationColumns, args...)
 		if err != nil {

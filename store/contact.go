@@ -46,18 +46,33 @@ func normalize(p string) string {
 const contactColumns = `id, tenant_id, wa_id, bsuid, phone, name, profile_name, language,
 	consent_state, consent_source, consent_at, opt_in_source, opt_in_at, created_at, updated_at`
 
-func scanContact(s scanner) (*parley.Contact, error) {
-	var c parley.Contact
-	var waid, bsuid, ph sql.NullString
-	var consentAt, optInAt, created, updated sql.NullInt64
-	if err := s.Scan(&c.ID, &c.TenantID, &waid, &bsuid, &ph, &c.Name, &c.ProfileName, &c.Language,
-		&c.Consent.State, &c.Consent.Source, &consentAt, &c.Consent.OptInSource, &optInAt, &created, &updated); err != nil {
+// contactScan holds a contact row's nullable columns while it is scanned.
+type contactScan struct {
+	c                                    parley.Contact
+	waid, bsuid, phone                   sql.NullString
+	consentAt, optInAt, created, updated sql.NullInt64
+}
+
+func (s *contactScan) dest() []any {
+	c := &s.c
+	return []any{&c.ID, &c.TenantID, &s.waid, &s.bsuid, &s.phone, &c.Name, &c.ProfileName, &c.Language,
+		&c.Consent.State, &c.Consent.Source, &s.consentAt, &c.Consent.OptInSource, &s.optInAt, &s.created, &s.updated}
+}
+
+func (s *contactScan) finish() *parley.Contact {
+	c := s.c
+	c.WAID, c.BSUID, c.Phone = s.waid.String, s.bsuid.String, s.phone.String
+	c.Consent.At, c.Consent.OptInAt = fromMS(s.consentAt), fromMS(s.optInAt)
+	c.CreatedAt, c.UpdatedAt = fromMS(s.created), fromMS(s.updated)
+	return &c
+}
+
+func scanContact(row scanner) (*parley.Contact, error) {
+	var s contactScan
+	if err := row.Scan(s.dest()...); err != nil {
 		return nil, err
 	}
-	c.WAID, c.BSUID, c.Phone = waid.String, bsuid.String, ph.String
-	c.Consent.At, c.Consent.OptInAt = fromMS(consentAt), fromMS(optInAt)
-	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
-	return &c, nil
+	return s.finish(), nil
 }
 
 // FindOrCreateContact returns the tenant's contact for an identity,
