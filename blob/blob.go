@@ -11,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ErrTooLarge is returned when content exceeds the size limit.
@@ -100,4 +103,36 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Serve writes a stored file as an HTTP response. Files come from
+// strangers, so the response may never run as a page of the site (a
+// sandboxing content security policy), and only media that browsers play
+// or show are served inline; everything else downloads.
+func (s *Store) Serve(w http.ResponseWriter, r *http.Request, sum, mimeType, filename string, download bool) {
+	f, err := s.Open(sum)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", mimeType)
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "private, max-age=3600")
+	disposition := "inline"
+	if download || !(strings.HasPrefix(mimeType, "image/") || strings.HasPrefix(mimeType, "audio/") || strings.HasPrefix(mimeType, "video/")) {
+		disposition = "attachment"
+	}
+	if filename != "" {
+		disposition = mime.FormatMediaType(disposition, map[string]string{"filename": filename})
+	}
+	h.Set("Content-Disposition", disposition)
+	http.ServeContent(w, r, "", st.ModTime(), f)
 }

@@ -93,29 +93,5 @@ func (s *Server) downloadMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Log, parley.Errorf(parley.ECONFLICT, "%s", msg))
 		return
 	}
-	f, err := s.Messaging.Blobs.Open(rec.SHA256)
-	if err != nil {
-		writeError(w, r, s.Log, err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		writeError(w, r, s.Log, err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", rec.MIMEType)
-	// Files come from strangers: never let one run as a page of ours.
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("Cache-Control", "private, max-age=3600")
-	disposition := "inline"
-	if !strings.HasPrefix(rec.MIMEType, "image/") && !strings.HasPrefix(rec.MIMEType, "audio/") && !strings.HasPrefix(rec.MIMEType, "video/") {
-		disposition = "attachment"
-	}
-	if rec.Filename != "" {
-		disposition = mime.FormatMediaType(disposition, map[string]string{"filename": rec.Filename})
-	}
-	h.Set("Content-Disposition", disposition)
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	s.Messaging.Blobs.Serve(w, r, rec.SHA256, rec.MIMEType, rec.Filename, false)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/messaging"
+	"github.com/parleyhq/parley/panel"
 	"github.com/parleyhq/parley/realtime"
 	"github.com/parleyhq/parley/store"
 )
@@ -36,8 +37,15 @@ type Server struct {
 	// BaseURL is the public address, used in the webhook URLs shown to
 	// admins.
 	BaseURL string
-	// Info describes the running instance on the root page.
+	// Info describes the running instance on the about page.
 	Info func(ctx context.Context) RootInfo
+	// Web is the console, when it is served: its routes join the mux and
+	// the site's root leads to it.
+	Web interface {
+		Register(mux *http.ServeMux) error
+	}
+	// Panels signs the tokens that open the chat panel in a CRM.
+	Panels *panel.Signer
 
 	api      huma.API
 	mux      *http.ServeMux
@@ -49,7 +57,7 @@ type Server struct {
 const maxWebhookBody = 4 << 20
 
 // Handler builds the HTTP handler.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() (http.Handler, error) {
 	s.mux = http.NewServeMux()
 	s.api = humago.New(s.mux, apiConfig())
 	s.api.UseMiddleware(s.authenticate)
@@ -60,18 +68,27 @@ func (s *Server) Handler() http.Handler {
 	s.registerTemplates()
 	s.registerMedia()
 	s.registerTenant()
+	s.registerPanelTokens()
 
 	s.mux.Handle("GET /v1/events", s.requireKey(http.HandlerFunc(s.events)))
 	s.mux.Handle("GET /v1/media/{id}", s.requireKey(http.HandlerFunc(s.downloadMedia)))
 	s.mux.HandleFunc("GET /webhooks/meta", s.metaHandshake)
 	s.mux.HandleFunc("POST /webhooks/meta", s.metaWebhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	s.mux.HandleFunc("GET /{$}", s.root)
-	s.mux.HandleFunc("GET /static/parley.css", s.static)
+	s.mux.HandleFunc("GET /about", s.root)
+	s.mux.HandleFunc("GET /about/parley.css", s.static)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Log, parley.Errorf(parley.ENOTFOUND, "No such endpoint: %s %s.", r.Method, r.URL.Path))
 	})
-	return secureHeaders(s.mux)
+	if s.Web != nil {
+		if err := s.Web.Register(s.mux); err != nil {
+			return nil, err
+		}
+		s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/console", http.StatusSeeOther) })
+	} else {
+		s.mux.HandleFunc("GET /{$}", s.root)
+	}
+	return secureHeaders(s.mux), nil
 }
 
 // API is the huma API, for generating the OpenAPI document.
@@ -177,6 +194,8 @@ func register[I, O any](s *Server, op huma.Operation, h func(context.Context, *A
 // response. Pages that need more (the console's CSP) add to them.
 func secureHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The console's pages replace these with their own (it runs a
+		// script and may be framed as the panel).
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")

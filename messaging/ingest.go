@@ -298,6 +298,10 @@ func (s *Service) afterInsert(ctx context.Context, in *ingestion, m *parley.Mess
 		if err := tx.SetReaction(ctx, m.Reaction.MessageID, actor, m.Reaction.Emoji, m.Timestamp.UnixMilli()); err != nil {
 			return err
 		}
+		// The reacted-to message changed for whoever shows it.
+		if target, err := tx.FindMessage(ctx, ch.TenantID, m.Reaction.MessageID); err == nil {
+			in.event(parley.EventMessageUpdated, target)
+		}
 	}
 	if m.Type == parley.TypeRevoke && m.Revises != "" {
 		if target, err := tx.MessageByProviderID(ctx, ch.ID, m.Revises); err == nil {

@@ -417,3 +417,24 @@ func E164(raw string) (string, error) {
 		return "", err
 	}
 }
+
+// languages is the language a number's country most likely writes in, as
+// WhatsApp names template languages. WhatsApp tells nothing of a
+// customer's language, so this is Parley's first guess, until an agent or
+// a CRM says otherwise.
+var languages = map[string]string{
+	"BR": "pt_BR", "PT": "pt_PT", "AO": "pt_PT", "MZ": "pt_PT", "CV": "pt_PT",
+	"ES": "es_ES", "MX": "es_MX", "AR": "es_AR", "CO": "es_CO", "CL": "es_CL", "PE": "es_PE", "UY": "es", "PY": "es",
+	"BO": "es", "EC": "es", "VE": "es", "CR": "es", "PA": "es", "DO": "es", "GT": "es", "HN": "es", "SV": "es", "NI": "es", "CU": "es",
+	"US": "en_US", "GB": "en_GB", "CA": "en_US", "AU": "en_US", "IE": "en_GB", "NZ": "en_GB", "IN": "en_US",
+}
+
+// Language guesses the language of a number's owner from its country,
+// or returns "".
+func Language(e164 string) string {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	return languages[phonenumbers.GetRegionCodeForNumber(n)]
+}

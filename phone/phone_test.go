@@ -423,3 +423,12 @@ func TestE164(t *testing.T) {
 		}
 	}
 }
+
+func TestLanguage(t *testing.T) {
+	for in, want := range map[string]string{"+5511987654321": "pt_BR", "+351912345678": "pt_PT", "+34612345678": "es_ES",
+		"+525512345678": "es_MX", "+14155550123": "en_US", "+819012345678": "", "garbage": ""} {
+		if got := Language(in); got != want {
+			t.Errorf("Language(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -94,10 +94,11 @@ func (tx *Tx) FindOrCreateContact(ctx context.Context, tenantID string, id Ident
 		e164 := normalize(raw)
 		now := tx.db.Now().UTC()
 		c = &parley.Contact{ID: parley.NewID(parley.PrefixContact), TenantID: tenantID, WAID: id.WAID, BSUID: id.BSUID,
-			Phone: e164, ProfileName: id.ProfileName, Consent: parley.Consent{State: parley.ConsentUnknown}, CreatedAt: now, UpdatedAt: now}
-		res, err := tx.ExecContext(ctx, `INSERT INTO contacts (id, tenant_id, wa_id, bsuid, phone, phone_key, profile_name, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING`,
-			c.ID, tenantID, null(c.WAID), null(c.BSUID), null(c.Phone), null(key), c.ProfileName, ms(now))
+			Phone: e164, ProfileName: id.ProfileName, Language: phone.Language(e164), Consent: parley.Consent{State: parley.ConsentUnknown},
+			CreatedAt: now, UpdatedAt: now}
+		res, err := tx.ExecContext(ctx, `INSERT INTO contacts (id, tenant_id, wa_id, bsuid, phone, phone_key, profile_name, language, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING`,
+			c.ID, tenantID, null(c.WAID), null(c.BSUID), null(c.Phone), null(key), c.ProfileName, c.Language, ms(now))
 		if err != nil {
 			return nil, false, fmt.Errorf("store: create contact: %w", err)
 		}

@@ -481,3 +481,9 @@ func (db *DB) SetSendSlot(ctx context.Context, messageID string, slot time.Time)
 		return nil
 	})
 }
+
+// LatestInbound returns a conversation's newest message from the customer.
+func (db *DB) LatestInbound(ctx context.Context, tenantID, conversationID string) (*parley.Message, error) {
+	return findMessage(ctx, db.read, `WHERE m.conversation_id = $1 AND m.tenant_id = $2 AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1`,
+		conversationID, tenantID)
+}

@@ -296,3 +296,21 @@ func (db *DB) DeleteQuickReply(ctx context.Context, tenantID, id string) error {
 		return nil
 	})
 }
+
+// UserTeams returns the IDs of the teams a user belongs to.
+func (db *DB) UserTeams(ctx context.Context, userID string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT team_id FROM team_members WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: user teams: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: user teams: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,10 +19,12 @@ import (
 	"github.com/parleyhq/parley/httpapi"
 	"github.com/parleyhq/parley/jobs"
 	"github.com/parleyhq/parley/messaging"
+	"github.com/parleyhq/parley/panel"
 	"github.com/parleyhq/parley/ratelimit"
 	"github.com/parleyhq/parley/realtime"
 	"github.com/parleyhq/parley/secret"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/web"
 	"github.com/parleyhq/parley/whatsapp"
 	"github.com/parleyhq/parley/whatsapp/meta"
 	"github.com/parleyhq/parley/whatsapp/sandbox"
@@ -48,6 +51,8 @@ type Main struct {
 	Broker    *realtime.Broker
 	Sandbox   *sandbox.Network
 	Server    *httpapi.Server
+	Web       *web.Server
+	Panels    *panel.Signer
 
 	ln      net.Listener
 	http    *http.Server
@@ -73,6 +78,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.Panels = &panel.Signer{Key: panel.DeriveKey(key)}
 	if m.DB, err = openDB(ctx, m.Config); err != nil {
 		return err
 	}
@@ -150,9 +156,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.ln = ln
 	m.baseURL = m.Config.baseURL(ln.Addr())
+	m.Panels.Now = m.DB.Now
+	m.Web = &web.Server{DB: m.DB, Messaging: m.Messaging, Broker: m.Broker, Limiter: ratelimit.New(m.DB), Log: m.Log,
+		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://")}
 	m.Server = &httpapi.Server{DB: m.DB, Messaging: m.Messaging, Ingester: m.Ingester, Broker: m.Broker, Log: m.Log,
-		BaseURL: m.baseURL, Info: m.rootInfo}
-	m.http = &http.Server{Handler: m.Server.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels}
+	handler, err := m.Server.Handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	m.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)}
 
 	if m.DB.Dialect() == store.SQLite {

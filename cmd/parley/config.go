@@ -43,6 +43,9 @@ type Config struct {
 	// ReconcileWait is how long a send whose outcome is unknown waits for
 	// the provider's status webhook before it is sent again.
 	ReconcileWait time.Duration
+	// FrameAncestors are the origins allowed to embed the chat panel,
+	// such as "https://*.dynamics.com".
+	FrameAncestors string
 }
 
 // DefaultConfig reads the environment.
@@ -54,7 +57,14 @@ func DefaultConfig() Config {
 		BaseURL:     os.Getenv("PARLEY_BASE_URL"),
 		MasterKey:   os.Getenv("PARLEY_MASTER_KEY"),
 		LogLevel:    env("PARLEY_LOG_LEVEL", "info"),
+
+		FrameAncestors: os.Getenv("PARLEY_FRAME_ANCESTORS"),
 	}
+}
+
+// frameAncestors splits the configured origins (spaces or commas).
+func (c Config) frameAncestors() []string {
+	return strings.FieldsFunc(c.FrameAncestors, func(r rune) bool { return r == ' ' || r == ',' })
 }
 
 func env(name, def string) string {
@@ -71,6 +81,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres://… for PostgreSQL; empty for SQLite in the data directory (PARLEY_DATABASE_URL)")
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL for webhook addresses (PARLEY_BASE_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (PARLEY_LOG_LEVEL)")
+	fs.StringVar(&c.FrameAncestors, "frame-ancestors", c.FrameAncestors,
+		"origins allowed to embed the chat panel, e.g. https://*.dynamics.com (PARLEY_FRAME_ANCESTORS)")
 	fs.Var(&durationValue{&c.ReconcileWait}, "reconcile-wait",
 		"how long a send whose outcome is unknown waits for the provider's status before it is sent again (PARLEY_RECONCILE_WAIT, default 2m)")
 	// The master key has no flag: command lines show up in process lists.

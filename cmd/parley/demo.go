@@ -4,12 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/httpapi"
 	"github.com/parleyhq/parley/messaging"
+	"github.com/parleyhq/parley/web"
 	"github.com/parleyhq/parley/whatsapp/sandbox"
 )
+
+func logins(ls []DemoLogin) string {
+	var b strings.Builder
+	for _, l := range ls {
+		fmt.Fprintf(&b, "    %-11s %-30s password %s\n", l.Role, l.Email, l.Password)
+	}
+	return b.String()
+}
 
 // demoTenant names the tenant `parley demo` creates, and finds again on
 // the next run.
@@ -20,6 +30,19 @@ type Demo struct {
 	Tenant  *parley.Tenant
 	Channel *parley.Channel
 	APIKey  string
+	// Logins are the demo users, by role, with a fresh password each run.
+	Logins []DemoLogin
+}
+
+// DemoLogin is a demo user's email and password.
+type DemoLogin struct {
+	Role, Email, Password string
+}
+
+// demoUsers are created by `parley demo`.
+var demoUsers = []struct{ role, email, name string }{
+	{parley.RoleAgent, "agent@demo.parley.test", "Alice Agent"},
+	{parley.RoleSupervisor, "supervisor@demo.parley.test", "Sam Supervisor"},
 }
 
 // SetUpDemo creates (or finds) the demo tenant and its sandbox number, and
@@ -57,7 +80,44 @@ func (m *Main) SetUpDemo(ctx context.Context) (*Demo, error) {
 	if _, err := m.Messaging.SyncTemplates(ctx, t.ID, d.Channel.ID); err != nil {
 		return nil, err
 	}
+	if err := m.demoUsers(ctx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// demoUsers creates the demo agent and supervisor, or gives them a new
+// password: only hashes are stored, so a login can be printed only when
+// it is set.
+func (m *Main) demoUsers(ctx context.Context, d *Demo) error {
+	for _, du := range demoUsers {
+		password := web.NewPassword()
+		hash, err := web.HashPassword(password)
+		if err != nil {
+			return err
+		}
+		u, _, err := m.DB.UserByEmail(ctx, du.email)
+		switch {
+		case parley.ErrorCode(err) == parley.ENOTFOUND:
+			err = m.DB.CreateUser(ctx, &parley.User{TenantID: d.Tenant.ID, Email: du.email, Name: du.name, Role: du.role}, hash)
+		case err == nil:
+			err = m.DB.SetPassword(ctx, u.ID, hash)
+		}
+		if err != nil {
+			return err
+		}
+		d.Logins = append(d.Logins, DemoLogin{Role: du.role, Email: du.email, Password: password})
+	}
+	for _, q := range []struct{ shortcut, text string }{
+		{"ola", "Olá! Obrigado por escrever. Como posso ajudar?"},
+		{"hours", "We are open Monday to Friday, 9:00–18:00."},
+		{"horario", "Abrimos de lunes a viernes, de 9:00 a 18:00."},
+	} {
+		if _, err := m.DB.CreateQuickReply(ctx, d.Tenant.ID, q.shortcut, q.text); err != nil && parley.ErrorCode(err) != parley.ECONFLICT {
+			return err
+		}
+	}
+	return nil
 }
 
 // runDemo is `parley demo`.
@@ -93,7 +153,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, `
 Parley demo is running at %[1]s
 
-  Open %[1]s in a browser to see what is running.
+  Open %[1]s in a browser and sign in:
+%[7]s
   API key (tenant %[2]q):  %[3]s
   Sandbox number:           %[4]s (channel %[5]s)
   Simulated customers write in Portuguese, English and Spanish, and answer when you reply.
@@ -106,7 +167,7 @@ Try:
     %[1]s/v1/messages
 
 Press Ctrl+C to stop.
-`, m.URL(), d.Tenant.Name, d.APIKey, d.Channel.PhoneNumber, d.Channel.ID, sandbox.Customers[0].Phone())
+`, m.URL(), d.Tenant.Name, d.APIKey, d.Channel.PhoneNumber, d.Channel.ID, sandbox.Customers[0].Phone(), logins(d.Logins))
 	<-ctx.Done()
 	m.Log.Info("shutting down")
 	return m.Close()

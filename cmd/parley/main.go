@@ -6,6 +6,7 @@
 //	parley demo                  run it with a demo tenant, a sandbox number and simulated customers
 //	parley migrate               bring the database schema up to date
 //	parley tenant create NAME    create a tenant and print its first API key
+//	parley user create …         create a console user (agent, supervisor or admin)
 //	parley version               print the version
 //	parley bench ingest          measure webhook ingestion
 package main
@@ -58,6 +59,8 @@ Usage:
   parley demo                   run the server with a demo tenant, a sandbox number and simulated customers
   parley migrate                bring the database schema up to date
   parley tenant create NAME     create a tenant; prints {"tenant_id":…,"api_key":…}
+  parley user create --tenant T --email E --role agent|supervisor|admin [--password P]
+                                create a console user; prints a one-time password unless one is given
   parley version                print the version
   parley bench ingest           measure webhook ingestion (see docs/performance.md)
 
@@ -68,6 +71,7 @@ Configuration comes from the environment, overridden by flags (parley serve -h):
   PARLEY_BASE_URL      public URL used in webhook addresses (default http://localhost:PORT)
   PARLEY_MASTER_KEY    32-byte key (base64 or hex) that encrypts secrets; generated into the data directory if absent
   PARLEY_LOG_LEVEL     debug, info, warn or error (default info)
+  PARLEY_FRAME_ANCESTORS  origins allowed to embed the chat panel, e.g. https://*.dynamics.com
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "tenant":
 		return runTenant(ctx, args[1:], stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

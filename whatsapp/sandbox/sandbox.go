@@ -51,6 +51,15 @@ type Network struct {
 
 	mu    sync.Mutex
 	media map[string][]byte
+	fails []*whatsapp.Error
+}
+
+// FailNext makes the next sends fail with these errors, one each, as a
+// provider would refuse them: for demos and tests of error handling.
+func (n *Network) FailNext(errs ...*whatsapp.Error) {
+	n.mu.Lock()
+	n.fails = append(n.fails, errs...)
+	n.mu.Unlock()
 }
 
 var _ whatsapp.Provider = (*Network)(nil)
@@ -101,6 +110,14 @@ func (n *Network) Send(ctx context.Context, ch *parley.Channel, out *whatsapp.Ou
 	if waid == "" {
 		return whatsapp.SendResult{}, &whatsapp.Error{Kind: whatsapp.Rejected, Code: "131026", Message: "Message undeliverable: the recipient has no number."}
 	}
+	n.mu.Lock()
+	if len(n.fails) > 0 {
+		e := n.fails[0]
+		n.fails = n.fails[1:]
+		n.mu.Unlock()
+		return whatsapp.SendResult{}, e
+	}
+	n.mu.Unlock()
 	id := newID("wamid.sandbox.")
 	for i, st := range []parley.Status{parley.StatusSent, parley.StatusDelivered, parley.StatusRead} {
 		n.after(time.Duration(i+1)*n.pace.Tick, func(ctx context.Context) {

@@ -1,0 +1,371 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/store"
+)
+
+// inboxFilter is what the inbox shows.
+type inboxFilter struct {
+	Scope  string // mine, unassigned or all
+	Status string // open or resolved
+	Query  string
+}
+
+func filterFrom(r *http.Request) inboxFilter {
+	q := r.URL.Query()
+	f := inboxFilter{Scope: q.Get("scope"), Status: q.Get("status"), Query: strings.TrimSpace(q.Get("q"))}
+	if f.Scope != "mine" && f.Scope != "unassigned" {
+		f.Scope = "all"
+	}
+	if f.Status != parley.ConversationResolved {
+		f.Status = parley.ConversationOpen
+	}
+	return f
+}
+
+// inboxRow is one conversation in the inbox list.
+type inboxRow struct {
+	*view
+	C        *parley.Conversation
+	Assignee string
+	Active   bool
+}
+
+// Name is the row's title.
+func (r *inboxRow) Name() string { return r.C.Contact.DisplayName() }
+
+// inboxList is the rows of the inbox.
+type inboxList struct {
+	*view
+	Rows []*inboxRow
+}
+
+type consoleData struct {
+	*view
+	Filter inboxFilter
+	Inbox  inboxList
+	Conv   *convData
+}
+
+func (s *Server) consolePage(w http.ResponseWriter, r *http.Request, ss *session) {
+	if ss.Panel {
+		http.Redirect(w, r, "/panel", http.StatusSeeOther)
+		return
+	}
+	s.renderConsole(w, r, ss, nil)
+}
+
+// renderConsole renders the whole console, with a conversation open or not.
+func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, ss *session, conv *convData) {
+	f := filterFrom(r)
+	active := ""
+	if conv != nil {
+		active = conv.C.ID
+	}
+	rows, err := s.inbox(r.Context(), ss, f, active)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	s.render(w, http.StatusOK, "console", consoleData{view: ss.view, Filter: f, Inbox: inboxList{ss.view, rows}, Conv: conv})
+}
+
+func (s *Server) inbox(ctx context.Context, ss *session, f inboxFilter, active string) ([]*inboxRow, error) {
+	lf := store.ConversationFilter{Status: f.Status, Query: f.Query, VisibleTo: ss.User, Limit: 100}
+	switch f.Scope {
+	case "mine":
+		lf.AssigneeID = ss.User.ID
+	case "unassigned":
+		lf.Unassigned = true
+	}
+	list, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, lf)
+	if err != nil {
+		return nil, err
+	}
+	names, err := s.userNames(ctx, ss.Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*inboxRow, len(list))
+	for i, c := range list {
+		rows[i] = &inboxRow{view: ss.view, C: c, Assignee: names[c.AssigneeID], Active: c.ID == active}
+	}
+	return rows, nil
+}
+
+func (s *Server) userNames(ctx context.Context, tenantID string) (map[string]string, error) {
+	users, err := s.DB.ListUsers(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(users))
+	for _, u := range users {
+		names[u.ID] = u.DisplayName()
+	}
+	return names, nil
+}
+
+// inboxList is the inbox alone, for filter changes.
+func (s *Server) inboxList(w http.ResponseWriter, r *http.Request, ss *session) {
+	rows, err := s.inbox(r.Context(), ss, filterFrom(r), r.URL.Query().Get("active"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	s.render(w, http.StatusOK, "inbox_rows", inboxList{ss.view, rows})
+}
+
+// convData is an open conversation: its thread, composer and sidebar.
+type convData struct {
+	*view
+	C            *parley.Conversation
+	Contact      *parley.Contact
+	Channel      *parley.Channel
+	Messages     []*msgView
+	Before       string
+	Users        []*parley.User
+	Teams        []*parley.Team
+	QuickReplies []*parley.QuickReply
+	Others       []*parley.Conversation
+	MediaRules   string // JSON, for the composer's checks before upload
+}
+
+// WindowOpen reports whether free text may be sent now.
+func (d *convData) WindowOpen() bool { return d.C.WindowOpen(d.Now) }
+
+// pageSize is how many messages a thread shows at once; older ones load
+// as the agent scrolls up.
+const pageSize = 50
+
+func (s *Server) loadConversation(ctx context.Context, ss *session, c *parley.Conversation) (*convData, error) {
+	d := &convData{view: ss.view, C: c}
+	var err error
+	if d.Contact, err = s.DB.FindContact(ctx, ss.Tenant.ID, c.ContactID); err != nil {
+		return nil, err
+	}
+	c.Contact = d.Contact
+	if d.Channel, err = s.DB.FindChannel(ctx, ss.Tenant.ID, c.ChannelID); err != nil {
+		return nil, err
+	}
+	if d.Messages, d.Before, err = s.messages(ctx, ss, c, ""); err != nil {
+		return nil, err
+	}
+	if d.Users, err = s.DB.ListUsers(ctx, ss.Tenant.ID); err != nil {
+		return nil, err
+	}
+	if d.Teams, err = s.DB.ListTeams(ctx, ss.Tenant.ID); err != nil {
+		return nil, err
+	}
+	if d.QuickReplies, err = s.DB.ListQuickReplies(ctx, ss.Tenant.ID); err != nil {
+		return nil, err
+	}
+	others, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, store.ConversationFilter{ContactID: c.ContactID, Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range others {
+		if o.ID != c.ID {
+			d.Others = append(d.Others, o)
+		}
+	}
+	rules := map[string]map[string]any{}
+	for t, r := range parley.MediaRules {
+		rules[string(t)] = map[string]any{"max": r.MaxSize, "types": r.Types}
+	}
+	b, _ := json.Marshal(rules)
+	d.MediaRules = string(b)
+	return d, nil
+}
+
+// msgView is a message as the thread shows it.
+type msgView struct {
+	*view
+	M      *parley.Message
+	Quoted *parley.Message
+}
+
+// MediaURL is where the browser fetches the message's file.
+func (m *msgView) MediaURL() string {
+	if m.M.Media == nil || m.M.Media.ID == "" {
+		return ""
+	}
+	return m.mediaURL(m.M.Media.ID)
+}
+
+// DownloadURL fetches the message's file as a download.
+func (m *msgView) DownloadURL() string {
+	u := m.MediaURL()
+	if strings.Contains(u, "?") {
+		return u + "&download=1"
+	}
+	return u + "?download=1"
+}
+
+func (v *view) mediaURL(id string) string {
+	u := "/console/media/" + id
+	if v.Panel {
+		u += "?" + panelParam + "=" + v.PanelToken
+	}
+	return u
+}
+
+// Contacts are the shared contacts of a contacts message.
+func (m *msgView) Contacts() []sharedContact { return parseContacts(m.M.Contacts) }
+
+// MapURL links a location to a map.
+func (m *msgView) MapURL() string {
+	l := m.M.Location
+	if l == nil {
+		return ""
+	}
+	return "https://www.openstreetmap.org/?mlat=" + ftoa(l.Latitude) + "&mlon=" + ftoa(l.Longitude) + "#map=17/" + ftoa(l.Latitude) + "/" + ftoa(l.Longitude)
+}
+
+// Tick names the delivery state of an outbound message, for its icon.
+func (m *msgView) Tick() string { return string(m.M.Status) }
+
+func (s *Server) messages(ctx context.Context, ss *session, c *parley.Conversation, before string) ([]*msgView, string, error) {
+	list, err := s.DB.ListMessages(ctx, ss.Tenant.ID, c.ID, before, pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	byID := make(map[string]*parley.Message, len(list))
+	for _, m := range list {
+		byID[m.ID] = m
+	}
+	out := make([]*msgView, len(list))
+	for i, m := range list {
+		mv := &msgView{view: ss.view, M: m}
+		if ctxm := m.Context; ctxm != nil && ctxm.ReplyTo != "" {
+			mv.Quoted = byID[ctxm.ReplyTo]
+			if mv.Quoted == nil {
+				mv.Quoted, _ = s.DB.FindMessage(ctx, ss.Tenant.ID, ctxm.ReplyTo)
+			}
+		}
+		out[i] = mv
+	}
+	next := ""
+	if len(list) == pageSize {
+		next = list[0].ID
+	}
+	return out, next, nil
+}
+
+// conversationPage opens a conversation: the whole console on a normal
+// request, only the conversation for htmx.
+func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	d, err := s.loadConversation(r.Context(), ss, c)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	if r.Header.Get("HX-Request") != "" && r.Header.Get("HX-History-Restore-Request") == "" {
+		s.render(w, http.StatusOK, "conversation", d)
+		return
+	}
+	s.renderConsole(w, r, ss, d)
+}
+
+// olderMessages is the page of messages before one, as the agent scrolls up.
+func (s *Server) olderMessages(w http.ResponseWriter, r *http.Request, ss *session) {
+	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	msgs, before, err := s.messages(r.Context(), ss, c, r.URL.Query().Get("before"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	s.render(w, http.StatusOK, "older", &convData{view: ss.view, C: c, Messages: msgs, Before: before})
+}
+
+// markRead clears the unread count when an agent opens a conversation, and
+// shows the customer blue ticks on their latest message.
+func (s *Server) markRead(w http.ResponseWriter, r *http.Request, ss *session) {
+	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	if c.UnreadCount > 0 {
+		last, err := s.DB.LatestInbound(r.Context(), ss.Tenant.ID, c.ID)
+		if err == nil {
+			_, err = s.Messaging.MarkRead(r.Context(), ss.Tenant.ID, last.ID)
+		}
+		if err != nil && parley.ErrorCode(err) != parley.ENOTFOUND {
+			s.fail(w, r, ss.view, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// supervisorRow is one open conversation in the supervisor's view.
+type supervisorRow struct {
+	C        *parley.Conversation
+	Assignee string
+	Team     string
+	Waiting  time.Duration
+}
+
+type supervisorData struct {
+	*view
+	Rows []supervisorRow
+	Sort string
+}
+
+// supervisorPage lists every open conversation with its assignee and how
+// long the customer has waited, the longest first (or the latest first).
+func (s *Server) supervisorPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	if !ss.User.SeesAll() || ss.Panel {
+		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("error.supervisors_only")))
+		return
+	}
+	sort := r.URL.Query().Get("sort")
+	f := store.ConversationFilter{Status: parley.ConversationOpen, Limit: 500, ByWaiting: sort != "recent"}
+	list, _, err := s.DB.ListConversations(r.Context(), ss.Tenant.ID, f)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	names, err := s.userNames(r.Context(), ss.Tenant.ID)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	teams, err := s.DB.ListTeams(r.Context(), ss.Tenant.ID)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	teamNames := map[string]string{}
+	for _, t := range teams {
+		teamNames[t.ID] = t.Name
+	}
+	d := supervisorData{view: ss.view, Sort: sort}
+	for _, c := range list {
+		row := supervisorRow{C: c, Assignee: names[c.AssigneeID], Team: teamNames[c.TeamID]}
+		if !c.WaitingSince.IsZero() {
+			row.Waiting = ss.view.Now.Sub(c.WaitingSince)
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	if sort != "recent" {
+		d.Sort = "waiting"
+	}
+	s.render(w, http.StatusOK, "supervisor", d)
+}
