@@ -26,7 +26,7 @@ import (
 // fake Graph API, and two tenants with an API key each. Tenant A has the
 // fake's number connected as a Meta channel.
 type app struct {
-	t     *testing.T
+	t     testing.TB
 	m     *Main
 	url   string
 	graph *metagraph.Server
@@ -49,7 +49,7 @@ func onPostgres(t *testing.T) appOption {
 // testVerifyToken is the verify token of the test channel.
 const testVerifyToken = "verify-token-1234"
 
-func startApp(t *testing.T, opts ...appOption) *app {
+func startApp(t testing.TB, opts ...appOption) *app {
 	t.Helper()
 	ctx := context.Background()
 	key := make([]byte, 32)
