@@ -155,7 +155,10 @@ func TestConsoleVisibility(t *testing.T) {
 		byText[c.LastMessage] = c
 	}
 	assign := func(c *parley.Conversation, u *parley.User) {
-		a.m.DB.InTx(ctx, func(tx *store.Tx) error { _, err := tx.Assign(ctx, a.tenantA.ID, c.ID, u.ID, "", u.Actor()); return err })
+		a.m.DB.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.Assign(ctx, a.tenantA.ID, c.ID, u.ID, "", u.Actor())
+			return err
+		})
 	}
 	assign(byText["one"], alice)
 	assign(byText["two"], bob)
