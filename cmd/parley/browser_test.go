@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/parleyhq/parley"
@@ -403,4 +404,42 @@ func oldMessage(ch *parley.Channel, c sandbox.Customer, ts time.Time) *whatsapp.
 func sandboxRejection() *whatsapp.Error {
 	return &whatsapp.Error{Kind: whatsapp.Rejected, Code: "131026", Title: "Message undeliverable",
 		Message: "Message undeliverable: the recipient cannot receive this message."}
+}
+
+// press presses one named key the way a keyboard does: a keyDown that
+// carries the key's text, so a page that cancels the keydown also stops
+// the character, then a keyUp. (chromedp.KeyEvent sends the character as
+// a separate event, which a cancelled keydown cannot stop.)
+func press(key string, mods ...chromedp.Modifier) chromedp.Action[chromedp.Void] {
+	codes := map[string]struct {
+		vk   int64
+		text string
+	}{"Enter": {13, "\r"}, "Tab": {9, ""}, "Escape": {27, ""}, "ArrowDown": {40, ""}, "ArrowUp": {38, ""}, " ": {32, " "}}
+	k, ok := codes[key]
+	if !ok {
+		panic("press: unknown key " + key)
+	}
+	code := key
+	if key == " " {
+		code = "Space"
+	}
+	var m int64
+	for _, x := range mods {
+		m |= int64(x)
+	}
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		typ := input.DispatchKeyEventTypeKeyDown
+		if k.text == "" {
+			typ = input.DispatchKeyEventTypeRawKeyDown
+		}
+		down := input.DispatchKeyEventParams{Type: typ, Key: key, Code: code, WindowsVirtualKeyCode: k.vk, NativeVirtualKeyCode: k.vk,
+			Text: k.text, UnmodifiedText: k.text, Modifiers: m}
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, down); err != nil {
+			return err
+		}
+		up := down
+		up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
+		_, err := chromedp.Call(ctx, input.DispatchKeyEvent, up)
+		return err
+	})
 }

@@ -32,9 +32,15 @@
   function alertText(text) {
     var box = document.getElementById('alerts');
     if (!box) { return; }
-    var p = document.createElement('p');
+    var p = document.createElement('p'), close = document.createElement('button');
     p.className = 'alert';
-    p.textContent = text;
+    p.textContent = text + ' ';
+    close.type = 'button';
+    close.className = 'alert-close';
+    close.setAttribute('data-close-alert', '');
+    close.setAttribute('aria-label', box.dataset.dismiss || 'Dismiss');
+    close.textContent = '×';
+    p.appendChild(close);
     box.replaceChildren(p);
   }
 
@@ -91,12 +97,25 @@
       var stick = nearBottom(list);
       list.appendChild(el);
       if (stick) { toBottom(list); }
+      if (el.classList.contains('msg-in')) { seen(); }
     } else {
       return;
     }
     process(el);
     separators(list);
   }
+
+  // seen marks the open conversation read when a customer's message comes
+  // in while the agent is looking at it, as WhatsApp does.
+  function seen() {
+    var list = thread();
+    if (list && window.htmx && document.visibilityState === 'visible') { window.htmx.trigger(list, 'inbound'); }
+  }
+  document.addEventListener('visibilitychange', function () {
+    var c = conversation();
+    var row = c && document.getElementById('conv-' + c.dataset.conversation);
+    if (row && row.querySelector('.badge')) { seen(); }
+  });
 
   // ---- the inbox --------------------------------------------------------
 
@@ -150,35 +169,66 @@
 
   function conversation() { return document.getElementById('conversation'); }
 
-  // refreshWindow reloads the composer when the window of the open
-  // conversation opened or closed, keeping what the agent typed.
+  // refreshWindow follows the window of the open conversation. A window
+  // that stays open only gets its time left renewed; the composer is
+  // reloaded only when the window opens or closes, so a customer writing
+  // while the agent types costs the agent neither focus nor draft.
   function refreshWindow(row) {
     var c = conversation(), comp = document.getElementById('composer');
     if (!c || !comp || row.id !== 'conv-' + c.dataset.conversation) { return; }
-    if ((row.dataset.windowCloses || '') === (comp.dataset.windowCloses || '')) { return; }
+    var closes = row.dataset.windowCloses || '';
+    if (closes === (comp.dataset.windowCloses || '')) { return; }
+    if (comp.dataset.windowOpen === 'true' && Number(closes) > Date.now()) {
+      comp.dataset.windowCloses = closes;
+      renewWindowState();
+      watchWindow();
+      return;
+    }
     reloadComposer();
   }
 
+  // renewWindowState fetches the composer again but swaps in only its line
+  // about the window, with the time left.
+  function renewWindowState() {
+    var c = conversation();
+    if (!c || !document.getElementById('window-state') || !window.htmx) { return; }
+    window.htmx.ajax('GET', '/console/c/' + c.dataset.conversation + '/composer',
+      { target: '#window-state', select: '#window-state', swap: 'outerHTML', headers: extraHeaders() });
+  }
+
+  // reloadComposer renders the composer again, keeping what the agent was
+  // doing in it: the draft, the mode, the quoted message and the focus.
   function reloadComposer() {
     var c = conversation(), comp = document.getElementById('composer');
     if (!c || !comp || !window.htmx) { return; }
-    var text = comp.querySelector('textarea').value;
+    if (comp.dataset.uploading) { comp.dataset.reloadAfterUpload = '1'; return; }
+    var text = comp.querySelector('textarea'), draft = text.value, focused = document.activeElement === text;
+    var modeNow = mode(comp), replyTo = comp.querySelector('input[name=reply_to]').value;
     window.htmx.ajax('GET', '/console/c/' + c.dataset.conversation + '/composer', { target: '#composer', swap: 'outerHTML', headers: extraHeaders() })
       .then(function () {
         var fresh = document.getElementById('composer');
-        if (fresh && text) { fresh.querySelector('textarea').value = text; }
+        if (!fresh) { return; }
+        var t = fresh.querySelector('textarea');
+        if (draft) { t.value = draft; }
+        var radio = fresh.querySelector('input[name=mode][value="' + modeNow + '"]');
+        if (radio) { radio.checked = true; }
+        fresh.querySelector('input[name=reply_to]').value = replyTo;
         setupComposer();
+        if (focused && !t.disabled) { t.focus(); }
       });
   }
 
-  // When the window closes while the conversation is open, say so.
-  var windowTimer = null;
+  // When the window closes while the conversation is open, say so; until
+  // then, keep the time left current.
+  var windowTimer = null, windowTicker = null;
   function watchWindow() {
     clearTimeout(windowTimer);
+    clearInterval(windowTicker);
     var comp = document.getElementById('composer');
     if (!comp || comp.dataset.windowOpen !== 'true') { return; }
     var left = Number(comp.dataset.windowCloses || 0) - Date.now();
     if (left > 0 && left < 2147483647) { windowTimer = setTimeout(reloadComposer, left + 1000); }
+    windowTicker = setInterval(renewWindowState, 60000);
   }
 
   function refreshSidebar(contactID) {
@@ -322,9 +372,15 @@
     var data = new FormData();
     data.append('file', file);
     data.append('caption', comp.querySelector('textarea').value);
+    comp.dataset.uploading = '1';
     var box = comp.querySelector('.upload'), bar = box.querySelector('progress');
     box.hidden = false;
     bar.value = 0;
+    function done() {
+      box.hidden = true;
+      delete comp.dataset.uploading;
+      if (comp.dataset.reloadAfterUpload) { delete comp.dataset.reloadAfterUpload; reloadComposer(); }
+    }
     var xhr = new XMLHttpRequest();
     xhr.open('POST', comp.dataset.uploadUrl);
     var headers = extraHeaders();
@@ -333,7 +389,6 @@
       if (e.lengthComputable) { bar.value = Math.round(100 * e.loaded / e.total); }
     });
     xhr.addEventListener('load', function () {
-      box.hidden = true;
       if (xhr.status === 200) {
         upsertMessage(xhr.responseText);
         comp.querySelector('textarea').value = '';
@@ -342,8 +397,9 @@
         var el = fragment(xhr.responseText || '');
         alertText(el ? el.textContent.replace('×', '').trim() : comp.dataset.uploadFailed);
       }
+      done();
     });
-    xhr.addEventListener('error', function () { box.hidden = true; alertText(comp.dataset.uploadFailed); });
+    xhr.addEventListener('error', function () { alertText(comp.dataset.uploadFailed); done(); });
     xhr.send(data);
   }
 
