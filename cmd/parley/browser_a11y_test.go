@@ -74,7 +74,7 @@ func (c *console) lowContrast(root string) []string {
 		.reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
 	const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
 	const bad = [];
-	for (const el of document.querySelectorAll(` + fmt.Sprintf("%q", root+" *") + `)) {
+	for (const el of document.querySelectorAll(`+fmt.Sprintf("%q", root+" *")+`)) {
 		if (!Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;
 		if (!el.getClientRects().length || el.closest("option, [hidden], .visually-hidden, :disabled, [aria-disabled=true], .skip-link")) continue;
 		const s = getComputedStyle(el);
