@@ -190,7 +190,7 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f Conversa
 	if q := strings.TrimSpace(f.Query); q != "" {
 		like := "%" + strings.ToLower(q) + "%"
 		add(`(lower(c.name) LIKE ? OR lower(c.profile_name) LIKE ? OR c.phone LIKE ? OR EXISTS
-			(SELECT 1 FROM messages m WHERE m.conversation_id = v.id AND lower(m.text) LIKE ?))`, like, like, like, like)
+			(SELECT 1 FROM messages m WHERE m.conversation_id = v.id AND lower(m.text) LIKE ?))`, like, like, phoneLike(q, like), like)
 	}
 	order := `COALESCE(v.last_message_at, 0) DESC, v.id DESC`
 	sortKey := func(c *parley.Conversation) int64 { return msOrZero(c.LastMessageAt) }
@@ -313,4 +313,23 @@ func (tx *Tx) SetConversationStatus(ctx context.Context, tenantID, id, status st
 		return nil, err
 	}
 	return c, tx.AddEvent(ctx, tenantID, parley.EventConversationUpdated, c)
+}
+
+// phoneLike is the pattern for phones that match q. Agents type numbers
+// as people write them, "+55 (11) 91111-0003"; phones are stored as
+// digits, so a query of only phone characters matches by its digits.
+func phoneLike(q, like string) string {
+	digits := strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9':
+			return r
+		case strings.ContainsRune(" +-().", r):
+			return -1
+		}
+		return 'x'
+	}, q)
+	if len(digits) < 3 || strings.Contains(digits, "x") {
+		return like
+	}
+	return "%" + digits + "%"
 }

@@ -231,6 +231,12 @@ func (m *msgView) MapURL() string {
 // Tick names the delivery state of an outbound message, for its icon.
 func (m *msgView) Tick() string { return string(m.M.Status) }
 
+// inThread reports whether a message is a bubble of its own. A reaction
+// to a message Parley has shows on that message instead, as on the phone.
+func inThread(m *parley.Message) bool {
+	return m.Type != parley.TypeReaction || m.Reaction == nil || m.Reaction.MessageID == ""
+}
+
 func (s *Server) messages(ctx context.Context, ss *session, c *parley.Conversation, before string) ([]*msgView, string, error) {
 	list, err := s.DB.ListMessages(ctx, ss.Tenant.ID, c.ID, before, pageSize)
 	if err != nil {
@@ -240,8 +246,11 @@ func (s *Server) messages(ctx context.Context, ss *session, c *parley.Conversati
 	for _, m := range list {
 		byID[m.ID] = m
 	}
-	out := make([]*msgView, len(list))
-	for i, m := range list {
+	out := make([]*msgView, 0, len(list))
+	for _, m := range list {
+		if !inThread(m) {
+			continue
+		}
 		mv := &msgView{view: ss.view, M: m}
 		if ctxm := m.Context; ctxm != nil && ctxm.ReplyTo != "" {
 			mv.Quoted = byID[ctxm.ReplyTo]
@@ -249,7 +258,7 @@ func (s *Server) messages(ctx context.Context, ss *session, c *parley.Conversati
 				mv.Quoted, _ = s.DB.FindMessage(ctx, ss.Tenant.ID, ctxm.ReplyTo)
 			}
 		}
-		out[i] = mv
+		out = append(out, mv)
 	}
 	next := ""
 	if len(list) == pageSize {

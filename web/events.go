@@ -97,7 +97,7 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, ss *session
 		// Reload: the event's copy lacks what a read joins in (media state,
 		// reactions), and may be older than the row.
 		fresh, err := s.DB.FindMessage(ctx, ss.Tenant.ID, m.ID)
-		if err != nil {
+		if err != nil || !inThread(fresh) {
 			return nil
 		}
 		mv := &msgView{view: ss.view, M: fresh}

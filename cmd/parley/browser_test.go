@@ -286,6 +286,9 @@ func TestBrowserClosedWindow(t *testing.T) {
 	c.run(chromedp.Click(chromedp.CSS(`#send-template`)))
 	c.until("the template is in the thread", `Array.from(document.querySelectorAll("#thread li.msg-out .text")).some(e => e.textContent.includes("#4521"))`)
 	c.until("the dialog closes", `!document.querySelector("#dialog").open`)
+	if days := eval[[]string](c, `Array.from(document.querySelectorAll("#thread li.day-sep")).map(e => e.textContent)`); len(days) != 2 {
+		t.Errorf("the thread across two days has the day separators %q", days)
+	}
 	c.screenshot("4-template-sent")
 }
 

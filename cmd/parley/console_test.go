@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/internal/fake/metagraph"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/web"
 )
@@ -188,6 +189,12 @@ func TestConsoleVisibility(t *testing.T) {
 	_, _, search := alicesView.req("GET", "/console/inbox?q=thr", nil, nil)
 	if !strings.Contains(search, byText["three"].ID) || strings.Contains(search, byText["one"].ID) {
 		t.Errorf("searching message text is wrong")
+	}
+	for _, q := range []string{"+55 11 91111-0003", "Customer 5511911110003"} { // the phone as people write it, the name
+		_, _, found := alicesView.req("GET", "/console/inbox?q="+url.QueryEscape(q), nil, nil)
+		if !strings.Contains(found, byText["three"].ID) || strings.Contains(found, byText["one"].ID) {
+			t.Errorf("searching %q is wrong", q)
+		}
 	}
 	if code, _, _ := alicesView.req("GET", "/console/supervisor", nil, nil); code != http.StatusForbidden {
 		t.Errorf("an agent opens the supervisor view: %d", code)
@@ -399,5 +406,156 @@ func BenchmarkConversationPage(b *testing.B) {
 		if code, _, _ := br.req("GET", "/console/c/"+conv, nil, nil); code != 200 {
 			b.Fatalf("status %d", code)
 		}
+	}
+}
+
+// TestConsoleThreadKinds: every kind of message a customer sends reads in
+// the thread as what it is, from real Meta webhooks.
+func TestConsoleThreadKinds(t *testing.T) {
+	a := startApp(t)
+	a.addUser("k@acme.test", "K", parley.RoleSupervisor, "en", "")
+	const waid = "5511987659001"
+	reply := a.reply(waid) // "Oi" from the customer, an answer from us
+	a.graph.AddMedia("2001", "image/jpeg", jpeg(2048))
+	a.graph.AddMedia("2002", "audio/ogg", []byte("OggS voice"))
+	a.graph.AddMedia("2003", "video/mp4", []byte("....ftypmp42"))
+	a.graph.AddMedia("2004", "application/pdf", []byte("%PDF-1.7 "+strings.Repeat("x", 12<<10)))
+	ts := fmt.Sprint(time.Now().Unix())
+	msg := func(typ string, body map[string]any) map[string]any {
+		m := map[string]any{"from": waid, "id": newWAMID(), "timestamp": ts, "type": typ}
+		if body != nil {
+			m[typ] = body
+		}
+		return m
+	}
+	quoting := msg("text", map[string]any{"body": "Sobre isso aqui"})
+	quoting["context"] = map[string]any{"from": metagraph.DefaultDisplayPhone, "id": reply.ProviderMessageID}
+	a.deliverMessages("messages", []any{customer(waid, "Rita")},
+		msg("image", map[string]any{"id": "2001", "mime_type": "image/jpeg", "caption": "A caixa chegou assim"}),
+		msg("audio", map[string]any{"id": "2002", "mime_type": "audio/ogg; codecs=opus", "voice": true}),
+		msg("video", map[string]any{"id": "2003", "mime_type": "video/mp4"}),
+		msg("document", map[string]any{"id": "2004", "mime_type": "application/pdf", "filename": "Nota fiscal 4521.pdf"}),
+		msg("location", map[string]any{"latitude": -23.561414, "longitude": -46.655881, "name": "Loja Paulista", "address": "Av. Paulista, 1000"}),
+		msg("interactive", map[string]any{"type": "button_reply", "button_reply": map[string]any{"id": "confirm", "title": "Sim, confirmo"}}),
+		quoting,
+		msg("reaction", map[string]any{"message_id": reply.ProviderMessageID, "emoji": "🙏"}))
+	// contacts is a list, not an object.
+	cards := msg("contacts", nil)
+	cards["contacts"] = []any{map[string]any{"name": map[string]any{"formatted_name": "Maria Souza", "first_name": "Maria"},
+		"phones": []any{map[string]any{"phone": "+55 11 98888-7777", "type": "CELL", "wa_id": "5511988887777"}}}}
+	a.deliverMessages("messages", []any{customer(waid, "Rita")}, cards)
+	a.deliverMessages("smb_message_echoes", nil, map[string]any{"from": metagraph.DefaultDisplayPhone, "to": waid, "id": newWAMID(),
+		"timestamp": ts, "type": "text", "text": map[string]any{"body": "Respondi pelo celular"}})
+	a.eventually("the files are downloaded", func() bool {
+		return a.queryInt(`SELECT COUNT(*) FROM media WHERE status = 'ready'`) == 4
+	})
+
+	b := a.browser()
+	b.signIn("k@acme.test")
+	_, _, page := b.req("GET", "/console/c/"+reply.ConversationID, nil, nil)
+	for what, want := range map[string]string{
+		"an image thumbnail with its caption": `<img class="thumb" src="/console/media/`,
+		"the caption as the image's text":     `alt="A caixa chegou assim"`,
+		"a voice note player":                 `<audio controls preload="none" src="/console/media/`,
+		"the voice note label":                `Voice message</span>`,
+		"a video player":                      `<video controls`,
+		"the document's name":                 `Nota fiscal 4521.pdf`,
+		"the document's size":                 `12 KB`,
+		"the place":                           `<strong>Loja Paulista</strong> Av. Paulista, 1000`,
+		"a map link":                          `https://www.openstreetmap.org/?mlat=-23.561414&amp;mlon=-46.655881`,
+		"the shared contact":                  `<strong>Maria Souza</strong><br>&#43;55 11 98888-7777`,
+		"the button tapped":                   `<span class="chip">Sim, confirmo</span>`,
+		"the quoted message":                  `<blockquote class="quote">Olá! Como posso ajudar?</blockquote>`,
+		"the customer's reaction":             `🙏</span></p>`,
+		"the phone app label":                 `Sent from the WhatsApp Business app`,
+		"the phone app message":               `Respondi pelo celular`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the thread lacks %s (%s)", what, want)
+		}
+	}
+	if strings.Contains(page, `class="reaction-msg"`) {
+		t.Errorf("a reaction to a message in the thread is also a bubble of its own")
+	}
+	if t.Failed() {
+		t.Logf("thread:\n%s", between(page, `<ol id="thread"`, `</ol>`))
+	}
+}
+
+// TestConsoleSupervisorView: every open conversation with its assignee
+// and how long the customer has waited, longest first; answered ones say
+// so, and go last.
+func TestConsoleSupervisorView(t *testing.T) {
+	a := startApp(t)
+	a.addUser("sam@acme.test", "Sam", parley.RoleSupervisor, "en", "")
+	now := time.Now()
+	a.inbound("5511922220001", "ten minutes", now.Add(-10*time.Minute))
+	a.inbound("5511922220002", "three hours", now.Add(-3*time.Hour))
+	a.inbound("5511922220003", "one hour", now.Add(-time.Hour))
+	a.inbound("5511922220004", "answered", now.Add(-5*time.Hour))
+	a.must(a.sendText("+5511922220004", "Resolvido!"), http.StatusAccepted, nil)
+	b := a.browser()
+	b.signIn("sam@acme.test")
+	order := func(page string, names ...string) []int {
+		var at []int
+		for _, n := range names {
+			at = append(at, strings.Index(page, "Customer "+n))
+		}
+		return at
+	}
+	sorted := func(at []int) bool {
+		for i := range at {
+			if at[i] < 0 || (i > 0 && at[i] < at[i-1]) {
+				return false
+			}
+		}
+		return true
+	}
+	_, _, page := b.req("GET", "/console/supervisor", nil, nil)
+	if at := order(page, "5511922220002", "5511922220003", "5511922220001", "5511922220004"); !sorted(at) {
+		t.Errorf("by waiting time the rows are at %v; want 3 h, 1 h, 10 min, then the answered one", at)
+	}
+	for _, want := range []string{`aria-sort="descending"><a href="/console/supervisor?sort=waiting"`, `>3 h 0 min<`, `>answered<`, `>Unassigned<`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the supervisor view lacks %s", want)
+		}
+	}
+	_, _, page = b.req("GET", "/console/supervisor?sort=recent", nil, nil)
+	if at := order(page, "5511922220004", "5511922220001", "5511922220003", "5511922220002"); !sorted(at) {
+		t.Errorf("by last message the rows are at %v; want the answer first, then 10 min, 1 h, 3 h", at)
+	}
+}
+
+// TestConsoleConsent: an agent records an opt-out from the sidebar; the
+// contact says who did it, and so does the audit record.
+func TestConsoleConsent(t *testing.T) {
+	a := startApp(t)
+	a.addUser("alice@acme.test", "Alice", parley.RoleAgent, "en", "")
+	a.inbound("5511933330001", "não quero mais promoções", time.Now())
+	list, _, _ := a.m.DB.ListConversations(context.Background(), a.tenantA.ID, store.ConversationFilter{})
+	c := list[0]
+	b := a.browser()
+	b.signIn("alice@acme.test")
+	code, _, page := b.req("POST", "/console/contacts/"+c.ContactID+"/consent", url.Values{"conversation": {c.ID}, "state": {"opted_out"}}, nil)
+	if code != 200 || !strings.Contains(page, `consent-opted_out`) || !strings.Contains(page, "Alice") {
+		t.Fatalf("recording the opt-out: %d", code)
+	}
+	contact := a.contact(c.ContactID)
+	if contact.Consent.State != parley.ConsentOptedOut || !strings.Contains(contact.Consent.Source, "Alice") {
+		t.Errorf("consent %+v, want opted out by Alice", contact.Consent)
+	}
+	au := a.audit(c.ContactID)
+	if len(au) == 0 || au[0].Action != "consent.opt_out" || au[0].Actor.Name != "Alice" {
+		t.Errorf("audit %+v, want consent.opt_out by Alice", au)
+	}
+	// Through another conversation's ID, the contact cannot be changed.
+	a.inbound("5511933330002", "oi", time.Now())
+	list, _, _ = a.m.DB.ListConversations(context.Background(), a.tenantA.ID, store.ConversationFilter{})
+	other := list[0]
+	if other.ContactID == c.ContactID {
+		other = list[1]
+	}
+	if code, _, _ := b.req("POST", "/console/contacts/"+c.ContactID+"/consent", url.Values{"conversation": {other.ID}, "state": {"opted_in"}}, nil); code != http.StatusNotFound {
+		t.Errorf("consent through another conversation: %d, want 404", code)
 	}
 }

@@ -122,16 +122,6 @@ func (a *app) waitMessageStatus(id string, status parley.Status) parley.Message 
 	return m
 }
 
-// messageIDOf is Parley's ID of the message with a provider ID.
-func (a *app) messageIDOf(wamid string) string {
-	a.t.Helper()
-	var id string
-	if err := a.m.DB.Reader().QueryRow(`SELECT id FROM messages WHERE provider_message_id = $1`, wamid).Scan(&id); err != nil {
-		a.t.Fatalf("message %s: %v", wamid, err)
-	}
-	return id
-}
-
 // sentFor returns what the fake accepted for a message (by its callback
 // data), failing unless there is exactly one.
 func (a *app) sentFor(id string) metagraph.Sent {
@@ -201,13 +191,6 @@ type uploadedMedia struct {
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Status   string `json:"status"`
-}
-
-// jpegBytes returns n bytes that start like a JPEG file.
-func jpegBytes(n int) []byte {
-	b := bytes.Repeat([]byte{0x5a}, n)
-	copy(b, []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0})
-	return b
 }
 
 // Templates as Graph lists them, for SetTemplates.
@@ -446,7 +429,7 @@ func TestSendMediaChecks(t *testing.T) {
 		name, file, mime, typ string
 		data                  []byte
 	}{
-		{"6 MB image", "big.jpg", "image/jpeg", "image", jpegBytes(6 << 20)},
+		{"6 MB image", "big.jpg", "image/jpeg", "image", jpeg(6 << 20)},
 		{"GIF as image", "anim.gif", "image/gif", "image", []byte("GIF89a\x01\x00\x01\x00")},
 		{"PDF as sticker", "doc.pdf", "application/pdf", "sticker", []byte("%PDF-1.4")},
 		{"empty image", "empty.jpg", "image/jpeg", "image", nil},
@@ -462,7 +445,7 @@ func TestSendMediaChecks(t *testing.T) {
 		t.Fatalf("refused uploads left %d media rows and %d files", n, stored())
 	}
 
-	data := jpegBytes(64 << 10)
+	data := jpeg(64 << 10)
 	var img uploadedMedia
 	a.must(a.uploadFile("photo.jpg", "image/jpeg", "image", data), http.StatusCreated, &img)
 	if sum := sha256.Sum256(data); img.ID == "" || img.Size != int64(len(data)) || img.SHA256 != hex.EncodeToString(sum[:]) ||
@@ -785,13 +768,13 @@ func TestSendEveryType(t *testing.T) {
 	replyTo := next()
 	replyWamid := a.inbound(strings.TrimPrefix(replyTo, "+"), "Qual o prazo?", time.Now())
 	cases = append(cases,
-		sendCase{"reaction", map[string]any{"to": reactTo, "type": "reaction", "reaction": map[string]any{"message_id": a.messageIDOf(reactWamid), "emoji": "😢"}},
+		sendCase{"reaction", map[string]any{"to": reactTo, "type": "reaction", "reaction": map[string]any{"message_id": a.messageID(reactWamid), "emoji": "😢"}},
 			func(t *testing.T, g graphSend) {
 				if g.Reaction == nil || g.Reaction.MessageID != reactWamid || g.Reaction.Emoji != "😢" || g.Context != nil {
 					t.Errorf("reaction %+v context %+v; want the inbound wamid %s", g.Reaction, g.Context, reactWamid)
 				}
 			}},
-		sendCase{"reply with context", withField(textReq(replyTo, "Três dias úteis."), "reply_to", a.messageIDOf(replyWamid)), func(t *testing.T, g graphSend) {
+		sendCase{"reply with context", withField(textReq(replyTo, "Três dias úteis."), "reply_to", a.messageID(replyWamid)), func(t *testing.T, g graphSend) {
 			if g.Context == nil || g.Context.MessageID != replyWamid || g.Text == nil || g.Text.Body != "Três dias úteis." {
 				t.Errorf("context %+v text %+v; want the quoted wamid %s", g.Context, g.Text, replyWamid)
 			}
@@ -830,7 +813,7 @@ func TestMarkRead(t *testing.T) {
 	a := startApp(t)
 	waid := a.customerWrote(1)
 	wamid := a.inbound(waid, "Alguém aí?", time.Now())
-	in := a.message(a.messageIDOf(wamid))
+	in := a.message(a.messageID(wamid))
 	var conv parley.Conversation
 	a.must(a.do("GET", "/v1/conversations/"+in.ConversationID, a.keyA, nil), http.StatusOK, &conv)
 	if conv.UnreadCount != 2 {
