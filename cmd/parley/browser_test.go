@@ -42,6 +42,9 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
+	if os.Getenv("PARLEY_REQUIRE_BROWSER") != "" {
+		t.Fatal("PARLEY_REQUIRE_BROWSER is set and there is no chromium (apt-get install chromium)")
+	}
 	t.Skip("no chromium on this machine (apt-get install chromium)")
 	return ""
 }
