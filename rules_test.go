@@ -115,3 +115,22 @@ func TestIsOptOutConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRecord(t *testing.T) {
+	for in, want := range map[string]string{
+		"lead:3F2C9A4E-1B7D-4C8E-9F00-2A6B5C4D3E21":      "lead:3f2c9a4e-1b7d-4c8e-9f00-2a6b5c4d3e21",
+		"Contact:{3F2C9A4E-1B7D-4C8E-9F00-2A6B5C4D3E21}": "contact:3f2c9a4e-1b7d-4c8e-9f00-2a6b5c4d3e21",
+		"new_student:A-1001":                             "new_student:A-1001",
+		" deals:987 ":                                    "deals:987",
+	} {
+		r, err := ParseRecord(in)
+		if err != nil || r.String() != want {
+			t.Errorf("ParseRecord(%q) = %v, %v; want %s", in, r, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lead", "lead:", ":123", "lead:a b", "1lead:1", "lead:<script>", "le-ad:1"} {
+		if _, err := ParseRecord(bad); ErrorCode(err) != EINVALID {
+			t.Errorf("ParseRecord(%q) accepted: %v", bad, err)
+		}
+	}
+}

@@ -154,7 +154,7 @@ var catalog = map[string]entry{
 	"contact.language":     {"Language", "Idioma", "Idioma"},
 	"contact.consent":      {"Marketing consent", "Consentimento de marketing", "Consentimiento de marketing"},
 	"contact.crm":          {"CRM", "CRM", "CRM"},
-	"contact.no_crm":       {"No CRM is connected.", "Nenhum CRM conectado.", "No hay ningún CRM conectado."},
+	"contact.no_records":   {"Not linked to a CRM record.", "Não vinculado a um registro do CRM.", "No vinculado a ningún registro del CRM."},
 	"contact.earlier":      {"Other conversations", "Outras conversas", "Otras conversaciones"},
 	"contact.no_earlier":   {"None.", "Nenhuma.", "Ninguna."},
 
@@ -191,8 +191,8 @@ var catalog = map[string]entry{
 	"settings.time_zone":         {"Time zone", "Fuso horário", "Zona horaria"},
 	"settings.time_zone_browser": {"The browser's", "O do navegador", "La del navegador"},
 
-	"panel.no_phone":   {"Open the panel with phone=+E164 to show a contact's conversation.", "Abra o painel com phone=+E164 para ver a conversa de um contato.", "Abre el panel con phone=+E164 para ver la conversación de un contacto."},
-	"panel.no_crm":     {"No CRM is connected yet, so a record cannot be looked up: open the panel by phone number.", "Ainda não há CRM conectado, então não é possível buscar o registro: abra o painel pelo telefone.", "Aún no hay CRM conectado, así que no se puede buscar el registro: abre el panel por teléfono."},
+	"panel.no_phone":        {"Open the panel with phone=+E164 or record=table:id to show a contact's conversation.", "Abra o painel com phone=+E164 ou record=tabela:id para ver a conversa de um contato.", "Abre el panel con phone=+E164 o record=tabla:id para ver la conversación de un contacto."},
+	"panel.record_unlinked": {"No WhatsApp contact is linked to the record %s yet. Open the panel with the record's phone number too: the CRM links them when it asks for the panel's token.", "Nenhum contato de WhatsApp está vinculado ao registro %s ainda. Abra o painel também com o telefone do registro: o CRM os vincula ao pedir o token do painel.", "Ningún contacto de WhatsApp está vinculado al registro %s todavía. Abre el panel también con el teléfono del registro: el CRM los vincula al pedir el token del panel."},
 	"panel.bad_phone":  {"%q is not a phone number in international form (+5511987654321).", "%q não é um telefone no formato internacional (+5511987654321).", "%q no es un teléfono en formato internacional (+5511987654321)."},
 	"panel.no_channel": {"This tenant has no WhatsApp number connected.", "Este cliente não tem número de WhatsApp conectado.", "Este cliente no tiene ningún número de WhatsApp conectado."},
 

@@ -134,6 +134,7 @@ type convData struct {
 	Teams        []*parley.Team
 	QuickReplies []*parley.QuickReply
 	Others       []*parley.Conversation
+	Records      []parley.Record // the CRM records the contact is linked to
 	MediaRules   string // JSON, for the composer's checks before upload
 }
 
@@ -166,8 +167,11 @@ func (s *Server) loadConversation(ctx context.Context, ss *session, c *parley.Co
 	if d.QuickReplies, err = s.DB.ListQuickReplies(ctx, ss.Tenant.ID); err != nil {
 		return nil, err
 	}
-	others, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, store.ConversationFilter{ContactID: c.ContactID, Limit: 20})
+	others, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, store.ConversationFilter{ContactID: c.ContactID, VisibleTo: ss.User, Limit: 20})
 	if err != nil {
+		return nil, err
+	}
+	if d.Records, err = s.DB.RecordsOf(ctx, ss.Tenant.ID, c.ContactID); err != nil {
 		return nil, err
 	}
 	for _, o := range others {

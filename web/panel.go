@@ -16,36 +16,17 @@ type panelData struct {
 }
 
 // panelPage is the compact chat a CRM embeds next to a record: one
-// contact's conversation, picked by phone=+E164 (or record=table:id once a
-// CRM is connected). A contact with no conversation yet gets one, empty,
-// whose closed window offers to start with a template.
+// contact's conversation, picked by phone=+E164 or by record=table:id (a
+// record the CRM linked to a contact when it asked for the panel's
+// token). A contact with no conversation yet gets one, empty, whose closed
+// window offers to start with a template.
 func (s *Server) panelPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	q := r.URL.Query()
 	d := panelData{view: ss.view}
-	number := strings.TrimSpace(q.Get("phone"))
-	switch {
-	case number == "" && q.Get("record") != "":
-		d.Problem = ss.view.T("panel.no_crm")
-	case number == "":
-		d.Problem = ss.view.T("panel.no_phone")
+	c, err := s.panelTarget(r, ss)
+	if err == nil {
+		d.Conv, err = s.loadConversation(r.Context(), ss, c)
 	}
-	if d.Problem != "" {
-		s.render(w, http.StatusBadRequest, "panel", d)
-		return
-	}
-	e164, err := phone.E164(number)
 	if err != nil {
-		d.Problem = ss.view.T("panel.bad_phone", number)
-		s.render(w, http.StatusBadRequest, "panel", d)
-		return
-	}
-	c, err := s.panelConversation(r, ss, e164, q.Get("channel"))
-	if err != nil {
-		d.Problem = parley.ErrorMessage(err)
-		s.render(w, statusOf(parley.ErrorCode(err)), "panel", d)
-		return
-	}
-	if d.Conv, err = s.loadConversation(r.Context(), ss, c); err != nil {
 		d.Problem = parley.ErrorMessage(err)
 		s.render(w, statusOf(parley.ErrorCode(err)), "panel", d)
 		return
@@ -53,13 +34,54 @@ func (s *Server) panelPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	s.render(w, http.StatusOK, "panel", d)
 }
 
+// panelTarget finds the conversation the panel shows: by phone when one
+// is given, else by record.
+func (s *Server) panelTarget(r *http.Request, ss *session) (*parley.Conversation, error) {
+	q := r.URL.Query()
+	number, rec := strings.TrimSpace(q.Get("phone")), strings.TrimSpace(q.Get("record"))
+	switch {
+	case number != "":
+		e164, err := phone.E164(number)
+		if err != nil {
+			return nil, parley.Errorf(parley.EINVALID, "%s", ss.view.T("panel.bad_phone", number))
+		}
+		return s.panelConversation(r, ss, store.Identity{Phone: e164}, "", q.Get("channel"))
+	case rec != "":
+		record, err := parley.ParseRecord(rec)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := s.DB.ContactsOfRecord(r.Context(), ss.Tenant.ID, record)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return nil, parley.Errorf(parley.ENOTFOUND, "%s", ss.view.T("panel.record_unlinked", record.String()))
+		}
+		contact, err := s.DB.FindContact(r.Context(), ss.Tenant.ID, ids[0])
+		if err != nil {
+			return nil, err
+		}
+		return s.panelConversation(r, ss, store.Identity{Phone: contact.Phone, WAID: contact.WAID, BSUID: contact.BSUID}, contact.ID, q.Get("channel"))
+	}
+	return nil, parley.Errorf(parley.EINVALID, "%s", ss.view.T("panel.no_phone"))
+}
+
 // panelConversation finds the contact's latest conversation the session
 // may see, or opens one on the given channel (by default the tenant's
-// first).
-func (s *Server) panelConversation(r *http.Request, ss *session, e164, channelID string) (*parley.Conversation, error) {
+// first). The contact is contactID, or else the one id finds or creates.
+func (s *Server) panelConversation(r *http.Request, ss *session, id store.Identity, contactID, channelID string) (*parley.Conversation, error) {
 	ctx := r.Context()
-	if contact, err := s.DB.FindContactByPhone(ctx, ss.Tenant.ID, e164); err == nil {
-		list, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, store.ConversationFilter{ContactID: contact.ID, VisibleTo: ss.User, Limit: 10})
+	if contactID == "" {
+		contact, err := s.DB.FindContactByPhone(ctx, ss.Tenant.ID, id.Phone)
+		if err == nil {
+			contactID = contact.ID
+		} else if parley.ErrorCode(err) != parley.ENOTFOUND {
+			return nil, err
+		}
+	}
+	if contactID != "" {
+		list, _, err := s.DB.ListConversations(ctx, ss.Tenant.ID, store.ConversationFilter{ContactID: contactID, VisibleTo: ss.User, Limit: 10})
 		if err != nil {
 			return nil, err
 		}
@@ -68,8 +90,6 @@ func (s *Server) panelConversation(r *http.Request, ss *session, e164, channelID
 				return c, nil
 			}
 		}
-	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
-		return nil, err
 	}
 	if channelID == "" {
 		chs, err := s.DB.ListChannels(ctx, ss.Tenant.ID)
@@ -86,12 +106,17 @@ func (s *Server) panelConversation(r *http.Request, ss *session, e164, channelID
 	}
 	var c *parley.Conversation
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
-		contact, _, err := tx.FindOrCreateContact(ctx, ss.Tenant.ID, store.Identity{Phone: e164})
+		contact, _, err := tx.FindOrCreateContact(ctx, ss.Tenant.ID, id)
 		if err != nil {
 			return err
 		}
 		c, _, err = tx.ConversationFor(ctx, ss.Tenant.ID, channelID, contact.ID)
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	// The conversation may exist already, assigned to someone this agent
+	// may not see.
+	return s.conversation(ctx, ss, c.ID)
 }

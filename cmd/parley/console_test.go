@@ -563,3 +563,85 @@ func TestConsoleConsent(t *testing.T) {
 		t.Errorf("consent through another conversation: %d, want 404", code)
 	}
 }
+
+// TestPanelByRecord: a CRM asks for a token naming the record and its
+// phone; from then on the record alone opens the contact's conversation,
+// and the console shows the link.
+func TestPanelByRecord(t *testing.T) {
+	a := startApp(t)
+	a.addUser("sam@acme.test", "Sam", parley.RoleSupervisor, "en", "")
+	const lead = "3f2c9a4e-1b7d-4c8e-9f00-2a6b5c4d3e21"
+	var tok struct {
+		Token string `json:"token"`
+		URL   string `json:"url"`
+	}
+	// Dynamics forms hand out {GUID} in capitals; it is the same record.
+	a.must(a.do("POST", "/v1/panel-tokens", a.keyA, map[string]any{"record": "lead:{" + strings.ToUpper(lead) + "}", "phone": "+5511977771111"}), 201, &tok)
+	if !strings.Contains(tok.URL, "record=lead") {
+		t.Fatalf("the panel's address %s does not name the record", tok.URL)
+	}
+	open := func(record string) (int, string) {
+		resp, err := http.Get(a.url + "/panel?record=" + url.QueryEscape(record) + "&panel_token=" + url.QueryEscape(tok.Token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, page := open("lead:" + lead)
+	if code != 200 || !strings.Contains(page, "5511977771111") || !strings.Contains(page, `id="composer"`) {
+		t.Fatalf("the panel by record: %d", code)
+	}
+	if code, page := open("lead:00000000-0000-0000-0000-000000000000"); code != http.StatusNotFound || !strings.Contains(page, "No WhatsApp contact is linked") {
+		t.Errorf("the panel for a record nobody linked: %d", code)
+	}
+	if code, page := open("lead"); code != http.StatusUnprocessableEntity || !strings.Contains(page, "table:id") {
+		t.Errorf("the panel for a malformed record: %d", code)
+	}
+	if r := a.do("POST", "/v1/panel-tokens", a.keyA, map[string]any{"record": "lead:a b", "phone": "+5511977771111"}); r.status != http.StatusBadRequest {
+		t.Errorf("a token for a malformed record: %d", r.status)
+	}
+	// The console's sidebar shows the link.
+	list, _, _ := a.m.DB.ListConversations(context.Background(), a.tenantA.ID, store.ConversationFilter{})
+	b := a.browser()
+	b.signIn("sam@acme.test")
+	if _, _, page := b.req("GET", "/console/c/"+list[0].ID, nil, nil); !strings.Contains(page, "<code>lead</code> "+lead) {
+		t.Errorf("the sidebar does not show the CRM record")
+	}
+}
+
+// TestPanelForAnAgent: a token scoped to an agent opens only what that
+// agent may see in the console.
+func TestPanelForAnAgent(t *testing.T) {
+	a := startApp(t)
+	alice := a.addUser("alice@acme.test", "Alice", parley.RoleAgent, "en", "")
+	bob := a.addUser("bob@acme.test", "Bob", parley.RoleAgent, "en", "")
+	a.inbound("5511966665555", "oi", time.Now())
+	ctx := context.Background()
+	list, _, _ := a.m.DB.ListConversations(ctx, a.tenantA.ID, store.ConversationFilter{})
+	if err := a.m.DB.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Assign(ctx, a.tenantA.ID, list[0].ID, bob.ID, "", bob.Actor())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	panelFor := func(u *parley.User) int {
+		var tok struct {
+			URL string `json:"url"`
+		}
+		a.must(a.do("POST", "/v1/panel-tokens", a.keyA, map[string]any{"phone": "+5511966665555", "user_id": u.ID}), 201, &tok)
+		resp, err := http.Get(tok.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := panelFor(bob); code != 200 {
+		t.Errorf("Bob's panel for his conversation: %d", code)
+	}
+	if code := panelFor(alice); code != http.StatusNotFound {
+		t.Errorf("Alice's panel for Bob's conversation: %d, want 404", code)
+	}
+}
