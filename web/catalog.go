@@ -193,8 +193,8 @@ var catalog = map[string]entry{
 
 	"panel.no_phone":        {"Open the panel with phone=+E164 or record=table:id to show a contact's conversation.", "Abra o painel com phone=+E164 ou record=tabela:id para ver a conversa de um contato.", "Abre el panel con phone=+E164 o record=tabla:id para ver la conversación de un contacto."},
 	"panel.record_unlinked": {"No WhatsApp contact is linked to the record %s yet. Open the panel with the record's phone number too: the CRM links them when it asks for the panel's token.", "Nenhum contato de WhatsApp está vinculado ao registro %s ainda. Abra o painel também com o telefone do registro: o CRM os vincula ao pedir o token do painel.", "Ningún contacto de WhatsApp está vinculado al registro %s todavía. Abre el panel también con el teléfono del registro: el CRM los vincula al pedir el token del panel."},
-	"panel.bad_phone":  {"%q is not a phone number in international form (+5511987654321).", "%q não é um telefone no formato internacional (+5511987654321).", "%q no es un teléfono en formato internacional (+5511987654321)."},
-	"panel.no_channel": {"This tenant has no WhatsApp number connected.", "Este cliente não tem número de WhatsApp conectado.", "Este cliente no tiene ningún número de WhatsApp conectado."},
+	"panel.bad_phone":       {"%q is not a phone number in international form (+5511987654321).", "%q não é um telefone no formato internacional (+5511987654321).", "%q no es un teléfono en formato internacional (+5511987654321)."},
+	"panel.no_channel":      {"This tenant has no WhatsApp number connected.", "Este cliente não tem número de WhatsApp conectado.", "Este cliente no tiene ningún número de WhatsApp conectado."},
 
 	"error.internal":         {"Something went wrong on our side. Try again; if it persists, tell an admin.", "Algo deu errado do nosso lado. Tente de novo; se persistir, avise um administrador.", "Algo salió mal de nuestro lado. Inténtalo de nuevo; si persiste, avisa a un administrador."},
 	"error.supervisors_only": {"Only supervisors and admins see this page.", "Só supervisores e administradores veem esta página.", "Solo supervisores y administradores ven esta página."},

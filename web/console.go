@@ -135,7 +135,7 @@ type convData struct {
 	QuickReplies []*parley.QuickReply
 	Others       []*parley.Conversation
 	Records      []parley.Record // the CRM records the contact is linked to
-	MediaRules   string // JSON, for the composer's checks before upload
+	MediaRules   string          // JSON, for the composer's checks before upload
 }
 
 // WindowOpen reports whether free text may be sent now.
