@@ -27,8 +27,12 @@ type User struct {
 	Language string `json:"language,omitempty"`
 	// TimeZone is an IANA zone such as "America/Sao_Paulo"; empty follows
 	// the browser.
-	TimeZone  string    `json:"time_zone,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	TimeZone string `json:"time_zone,omitempty"`
+	// MustChangePassword is set while the user signs in with a password
+	// someone else chose (a printed one-time password): the console lets
+	// them do nothing else until they choose their own.
+	MustChangePassword bool      `json:"must_change_password,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
 // SeesAll reports whether the user sees every conversation of the tenant.

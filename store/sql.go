@@ -32,6 +32,15 @@ func fromMS(v sql.NullInt64) time.Time {
 	return time.UnixMilli(v.Int64).UTC()
 }
 
+// boolInt is a flag as stored: an INTEGER 0 or 1, which both databases
+// read and write alike (PostgreSQL does not cast a boolean to integer).
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // null maps "" to NULL, because absent identifiers must be NULL for the
 // partial unique indexes to ignore them.
 func null(s string) any {

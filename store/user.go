@@ -11,14 +11,17 @@ import (
 	"github.com/parleyhq/parley"
 )
 
-const userColumns = `id, tenant_id, email, name, role, language, time_zone, created_at`
+const userColumns = `id, tenant_id, email, name, role, language, time_zone, must_change_password, created_at`
 
 func scanUser(row scanner, more ...any) (*parley.User, error) {
 	var u parley.User
 	var created sql.NullInt64
-	if err := row.Scan(append([]any{&u.ID, &u.TenantID, &u.Email, &u.Name, &u.Role, &u.Language, &u.TimeZone, &created}, more...)...); err != nil {
+	var mustChange int64
+	if err := row.Scan(append([]any{&u.ID, &u.TenantID, &u.Email, &u.Name, &u.Role, &u.Language, &u.TimeZone, &mustChange, &created},
+		more...)...); err != nil {
 		return nil, err
 	}
+	u.MustChangePassword = mustChange != 0
 	u.CreatedAt = fromMS(created)
 	return &u, nil
 }
@@ -27,7 +30,8 @@ func scanUser(row scanner, more ...any) (*parley.User, error) {
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // CreateUser stores a console user with a password hash (see package web
-// for the hashing). An email signs in to one tenant only.
+// for the hashing). An email signs in to one tenant only. A user with
+// MustChangePassword is asked for a new password at the next sign-in.
 func (db *DB) CreateUser(ctx context.Context, u *parley.User, passwordHash string) error {
 	u.Email = NormalizeEmail(u.Email)
 	if !strings.Contains(u.Email, "@") {
@@ -48,9 +52,10 @@ func (db *DB) CreateUser(ctx context.Context, u *parley.User, passwordHash strin
 		if n > 0 {
 			return parley.Errorf(parley.ECONFLICT, "A user with the email %s already exists.", u.Email)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, tenant_id, email, name, role, password_hash, language, time_zone, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, u.ID, u.TenantID, u.Email, u.Name, u.Role, passwordHash, u.Language, u.TimeZone,
-			ms(u.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, tenant_id, email, name, role, password_hash, language, time_zone,
+			must_change_password, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`, u.ID, u.TenantID, u.Email, u.Name, u.Role, passwordHash, u.Language,
+			u.TimeZone, boolInt(u.MustChangePassword), ms(u.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("store: create user: %w", err)
 		}
@@ -112,10 +117,14 @@ func (db *DB) ListUsers(ctx context.Context, tenantID string) ([]*parley.User, e
 	return out, rows.Err()
 }
 
-// SetPassword replaces a user's password hash and ends their sessions.
-func (db *DB) SetPassword(ctx context.Context, userID, hash string) error {
+// SetPassword replaces a user's password hash and ends their sessions, so
+// that whoever knew the old one is signed out everywhere. mustChange asks
+// the user to choose another at the next sign-in: set it for a password
+// someone else chose.
+func (db *DB) SetPassword(ctx context.Context, userID, hash string, mustChange bool) error {
 	return db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, ms(db.Now()), userID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE id = $4`,
+			hash, boolInt(mustChange), ms(db.Now()), userID); err != nil {
 			return fmt.Errorf("store: set password: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {

@@ -121,23 +121,35 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login", data)
 		return
 	}
-	var raw [32]byte
-	rand.Read(raw[:])
-	token := base64.RawURLEncoding.EncodeToString(raw[:])
-	expires := s.DB.Now().Add(sessionTTL)
-	if err := s.DB.CreateSession(r.Context(), u, hashToken(token), expires); err != nil {
+	if err := s.startSession(w, r, u); err != nil {
 		s.Log.Error("create session", "error", err)
 		data.Error = v.T("error.internal")
 		s.render(w, http.StatusInternalServerError, "login", data)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: expires, HttpOnly: true,
-		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
 	next := data.Next
-	if next == "" {
+	if u.MustChangePassword {
+		// Every other page would send them there anyway.
+		next = passwordPath
+	} else if next == "" {
 		next = "/console"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// startSession signs u in on this browser: a new session, whose token
+// only the cookie holds (the database keeps its hash).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *parley.User) error {
+	var raw [32]byte
+	rand.Read(raw[:])
+	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	expires := s.DB.Now().Add(sessionTTL)
+	if err := s.DB.CreateSession(r.Context(), u, hashToken(token), expires); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: expires, HttpOnly: true,
+		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
+	return nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +221,29 @@ func (s *Server) requireUser(h func(http.ResponseWriter, *http.Request, *session
 			return
 		}
 		ss.view = s.viewFor(r, ss)
+		// Panel sessions come from a CRM's token, not from a password.
+		if ss.User.MustChangePassword && !ss.Panel && r.URL.Path != passwordPath {
+			s.passwordFirst(w, r, ss)
+			return
+		}
 		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey, ss)), ss)
+	}
+}
+
+// passwordFirst turns a user who signed in with a one-time password away
+// from everything but choosing their own: pages send them to the form,
+// and actions are refused. Signing out is not behind requireUser.
+func (s *Server) passwordFirst(w http.ResponseWriter, r *http.Request, ss *session) {
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("password.required")))
+	case r.Header.Get("HX-Request") != "":
+		// htmx would swap a redirected page into a fragment's place;
+		// this header makes it load the form as a whole page instead.
+		w.Header().Set("HX-Redirect", passwordPath)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Redirect(w, r, passwordPath, http.StatusSeeOther)
 	}
 }
 

@@ -66,7 +66,7 @@ func TestCatalog(t *testing.T) {
 		}
 		return nil
 	})
-	for _, f := range []string{"auth.go", "compose.go", "console.go", "manage.go", "panel.go", "web.go", "media.go"} {
+	for _, f := range []string{"auth.go", "compose.go", "console.go", "manage.go", "panel.go", "web.go", "media.go", "password.go"} {
 		b, err := goFiles.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -118,8 +118,9 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, ss *session) {
 
 type settingsData struct {
 	*view
-	Zones []string
-	Saved bool
+	Zones           []string
+	Saved           bool
+	PasswordChanged bool
 }
 
 // timeZones offered in settings: the first users' regions, then the rest
@@ -130,7 +131,9 @@ var timeZones = []string{"America/Sao_Paulo", "America/Manaus", "America/Recife"
 	"Africa/Maputo", "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney", "UTC"}
 
 func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.render(w, http.StatusOK, "settings", settingsData{view: ss.view, Zones: timeZones, Saved: r.URL.Query().Get("saved") != ""})
+	q := r.URL.Query()
+	s.render(w, http.StatusOK, "settings", settingsData{view: ss.view, Zones: timeZones, Saved: q.Get("saved") != "",
+		PasswordChanged: q.Get("password") == "changed"})
 }
 
 func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request, ss *session) {

@@ -90,6 +90,8 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	user("GET /console/supervisor", s.supervisorPage)
 	user("GET /console/settings", s.settingsPage)
 	user("POST /console/settings", s.saveSettings)
+	user("GET "+passwordPath, s.passwordPage)
+	user("POST "+passwordPath, s.changePassword)
 	user("GET /console/quick-replies", s.quickRepliesPage)
 	user("POST /console/quick-replies", s.addQuickReply)
 	user("POST /console/quick-replies/{id}/delete", s.deleteQuickReply)

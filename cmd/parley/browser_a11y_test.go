@@ -136,7 +136,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	eval[bool](c, `document.querySelector(".template-list button").click(), true`)
 	c.until("the template form opens", `!!document.querySelector("[data-template-form]")`)
 	c.checkPage("template form", "#dialog")
-	for _, page := range []string{"/console/supervisor", "/console/settings", "/console/quick-replies"} {
+	for _, page := range []string{"/console/supervisor", "/console/settings", "/console/quick-replies", "/account/password"} {
 		c.run(chromedp.Navigate(c.url+page), chromedp.WaitVisible(chromedp.CSS("#main")))
 		c.checkPage(page, "body")
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/parleyhq/parley/store"
 )
 
@@ -59,6 +61,59 @@ func TestTenantCreate(t *testing.T) {
 	}
 }
 
+// TestUserCreate: a generated password is printed and must be changed at
+// the first sign-in; a password given on the command line need not be.
+func TestUserCreate(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := cli(t, dir, "tenant", "create", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := cli(t, dir, "user", "create", "--tenant", "Acme", "--email", "Ana@Acme.test", "--role", "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("printed %q, want one JSON line", out)
+	}
+	var got struct {
+		UserID             string `json:"user_id"`
+		Email              string `json:"email"`
+		Password           string `json:"password"`
+		MustChangePassword bool   `json:"must_change_password"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Email != "ana@acme.test" || len(got.Password) < 10 || !got.MustChangePassword {
+		t.Fatalf("printed %q (%v), want the email, a password and must_change_password", out, err)
+	}
+	if !strings.Contains(errOut, "first sign-in") {
+		t.Errorf("the command did not say the password must be changed: %q", errOut)
+	}
+	out, errOut, err = cli(t, dir, "user", "create", "--tenant", "Acme", "--email", "bo@acme.test", "--role", "admin", "--password", "a password of my own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "password") || errOut != "" {
+		t.Errorf("with --password, printed %q and %q; want neither the password nor the note", out, errOut)
+	}
+
+	db, err := store.Open(context.Background(), filepath.Join(dir, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for email, want := range map[string]bool{"ana@acme.test": true, "bo@acme.test": false} {
+		u, hash, err := db.UserByEmail(context.Background(), email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.MustChangePassword != want {
+			t.Errorf("%s: MustChangePassword = %v, want %v", email, u.MustChangePassword, want)
+		}
+		if email == "ana@acme.test" && bcrypt.CompareHashAndPassword([]byte(hash), []byte(got.Password)) != nil {
+			t.Errorf("the printed password is not the stored one")
+		}
+	}
+}
+
 func TestMigrateVersionUsage(t *testing.T) {
 	dir := t.TempDir()
 	out, _, err := cli(t, dir, "migrate")
@@ -91,6 +146,13 @@ func TestDemo(t *testing.T) {
 	d2, err := a.m.SetUpDemo(context.Background())
 	if err != nil || d2.Tenant.ID != d.Tenant.ID || d2.Channel.ID != d.Channel.ID || d2.APIKey == d.APIKey {
 		t.Fatalf("second SetUpDemo: %+v, %v", d2, err)
+	}
+	// Demo passwords are for trying things out: none must be changed,
+	// neither when created nor when set again.
+	for _, l := range d2.Logins {
+		if u, _, err := a.m.DB.UserByEmail(context.Background(), l.Email); err != nil || u.MustChangePassword {
+			t.Errorf("the demo login %s: %+v, %v; want no forced change", l.Email, u, err)
+		}
 	}
 	a.m.Sandbox.Simulate(d.Channel, 5)
 	var convs struct {

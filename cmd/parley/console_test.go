@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/fake/metagraph"
@@ -643,5 +646,219 @@ func TestPanelForAnAgent(t *testing.T) {
 	}
 	if code := panelFor(alice); code != http.StatusNotFound {
 		t.Errorf("Alice's panel for Bob's conversation: %d, want 404", code)
+	}
+}
+
+// TestConsolePasswordChange: a user with a one-time password can do
+// nothing but choose their own, which signs out every other session.
+func TestConsolePasswordChange(t *testing.T) {
+	a := startApp(t)
+	ctx := context.Background()
+	const oneTime, chosen = "one-time password", "a password of my own"
+	hash, err := web.HashPassword(oneTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &parley.User{TenantID: a.tenantA.ID, Email: "nina@acme.test", Name: "Nina", Role: parley.RoleAgent, Language: "en", MustChangePassword: true}
+	if err := a.m.DB.CreateUser(ctx, u, hash); err != nil {
+		t.Fatal(err)
+	}
+	a.inbound("5511944440001", "oi", time.Now())
+	list, _, _ := a.m.DB.ListConversations(ctx, a.tenantA.ID, store.ConversationFilter{})
+	conv := list[0]
+	notes := func() int {
+		n := 0
+		for _, m := range a.thread(conv.ID) {
+			if m.Direction == parley.Note {
+				n++
+			}
+		}
+		return n
+	}
+	signIn := func(b *browser, password string) (int, string) {
+		t.Helper()
+		code, h, _ := b.req("POST", "/login", url.Values{"email": {u.Email}, "password": {password}}, nil)
+		return code, h.Get("Location")
+	}
+	change := func(b *browser, current, next, confirm string) (int, http.Header, string) {
+		t.Helper()
+		return b.req("POST", "/account/password", url.Values{"current_password": {current}, "new_password": {next}, "confirm_password": {confirm}}, nil)
+	}
+
+	// A browser signed in before the change, which the change signs out.
+	elsewhere := a.browser()
+	if code, loc := signIn(elsewhere, oneTime); code != http.StatusSeeOther || loc != "/account/password" {
+		t.Fatalf("signing in with a one-time password: %d to %q, want 303 to /account/password", code, loc)
+	}
+	b := a.browser()
+	signIn(b, oneTime)
+	code, _, page := b.req("GET", "/account/password", nil, nil)
+	if code != http.StatusOK {
+		t.Fatalf("the password page: %d", code)
+	}
+	for _, want := range []string{"Choose your own password to replace the one you were given.", `<label for="current_password">`,
+		`<label for="new_password">`, `<label for="confirm_password">`, `autocomplete="current-password"`, `autocomplete="new-password"`,
+		`action="/logout"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the forced password page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, `href="/console/settings"`) || strings.Contains(page, `href="/console/quick-replies"`) {
+		t.Error("the forced password page shows the console's navigation")
+	}
+
+	// Nothing else opens until the password is changed.
+	if code, h, _ := b.req("GET", "/console", nil, nil); code != http.StatusSeeOther || h.Get("Location") != "/account/password" {
+		t.Errorf("the console before the change: %d to %q, want 303 to /account/password", code, h.Get("Location"))
+	}
+	if code, h, _ := b.req("GET", "/console/inbox", nil, map[string]string{"HX-Request": "true"}); code != http.StatusNoContent ||
+		h.Get("HX-Redirect") != "/account/password" {
+		t.Errorf("an htmx request before the change: %d, HX-Redirect %q; want 204 to /account/password", code, h.Get("HX-Redirect"))
+	}
+	if code, _, body := b.req("POST", "/console/c/"+conv.ID+"/note", url.Values{"text": {"a note"}}, nil); code != http.StatusForbidden ||
+		!strings.Contains(body, "Choose your own password first") {
+		t.Errorf("a note before the change: %d %q, want 403 and why", code, body)
+	}
+	if code, _, _ := b.req("POST", "/console/settings", url.Values{"language": {"es"}}, nil); code != http.StatusForbidden {
+		t.Errorf("saving settings before the change: %d, want 403", code)
+	}
+	if n := notes(); n != 0 {
+		t.Fatalf("%d notes were added before the change", n)
+	}
+
+	// Mistakes re-render the form with the reason, tied to the field, and
+	// change nothing.
+	for _, tt := range []struct {
+		name, current, next, confirm, field, want string
+	}{
+		{"a wrong current password", "not my password", chosen, chosen, "current_password", "The current password is not right."},
+		{"different new passwords", oneTime, chosen, chosen + "!", "confirm_password", "The two new passwords are not the same."},
+		{"a short new password", oneTime, "short", "short", "new_password", "at least 10 characters"},
+		{"the same password", oneTime, oneTime, oneTime, "new_password", "must differ from the current one"},
+	} {
+		code, _, body := change(b, tt.current, tt.next, tt.confirm)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(body, tt.want) {
+			t.Errorf("%s: %d, want 422 and %q", tt.name, code, tt.want)
+		}
+		if !regexp.MustCompile(`id="` + tt.field + `"[^>]*aria-describedby="password-error`).MatchString(body) {
+			t.Errorf("%s: the message is not tied to %s", tt.name, tt.field)
+		}
+	}
+	if _, hash, _ := a.m.DB.UserByEmail(ctx, u.Email); bcrypt.CompareHashAndPassword([]byte(hash), []byte(oneTime)) != nil {
+		t.Fatal("a refused change changed the password")
+	}
+	if code, _, _ := elsewhere.req("GET", "/account/password", nil, nil); code != http.StatusOK {
+		t.Fatalf("a refused change ended the other session: %d", code)
+	}
+
+	// Signing out works while the change is pending.
+	leaving := a.browser()
+	signIn(leaving, oneTime)
+	if code, h, _ := leaving.req("POST", "/logout", url.Values{}, nil); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+		t.Errorf("signing out before the change: %d to %q", code, h.Get("Location"))
+	}
+	if code, h, _ := leaving.req("GET", "/account/password", nil, nil); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Errorf("the password page after signing out: %d to %q, want the sign-in page", code, h.Get("Location"))
+	}
+
+	code, h, _ := change(b, oneTime, chosen, chosen)
+	if code != http.StatusSeeOther || h.Get("Location") != "/console/settings?password=changed" {
+		t.Fatalf("a valid change: %d to %q", code, h.Get("Location"))
+	}
+	if code, _, page := b.req("GET", "/console/settings?password=changed", nil, nil); code != http.StatusOK || !strings.Contains(page, "Your password is changed.") {
+		t.Errorf("the settings after the change: %d, without the notice", code)
+	}
+	if code, _, _ := b.req("GET", "/console", nil, nil); code != http.StatusOK {
+		t.Errorf("the console after the change: %d", code)
+	}
+	if code, _, _ := b.req("POST", "/console/c/"+conv.ID+"/note", url.Values{"text": {"a note"}}, nil); code != http.StatusOK || notes() != 1 {
+		t.Errorf("a note after the change: %d, %d notes", code, notes())
+	}
+	if code, h, _ := elsewhere.req("GET", "/console", nil, nil); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Errorf("the other browser after the change: %d to %q, want the sign-in page", code, h.Get("Location"))
+	}
+	if code, _ := signIn(a.browser(), oneTime); code != http.StatusUnauthorized {
+		t.Errorf("the one-time password after the change: %d, want 401", code)
+	}
+	if code, loc := signIn(a.browser(), chosen); code != http.StatusSeeOther || loc != "/console" {
+		t.Errorf("the new password: %d to %q, want 303 to /console", code, loc)
+	}
+	if got, _, err := a.m.DB.UserByEmail(ctx, u.Email); err != nil || got.MustChangePassword {
+		t.Errorf("after the change MustChangePassword = %v (%v), want false", got.MustChangePassword, err)
+	}
+}
+
+// TestConsolePasswordChangeFromSettings: any user changes their password
+// from the settings, in their language; the CRM's panel cannot.
+func TestConsolePasswordChangeFromSettings(t *testing.T) {
+	a := startApp(t)
+	u := a.addUser("rui@acme.test", "Rui", parley.RoleAgent, "", "")
+	b := a.browser()
+	b.lang = "pt-BR"
+	b.signIn(u.Email)
+	_, _, settings := b.req("GET", "/console/settings", nil, nil)
+	if !strings.Contains(settings, `<a href="/account/password">Alterar senha</a>`) {
+		t.Fatal("the settings do not link to changing the password")
+	}
+	code, _, page := b.req("GET", "/account/password", nil, nil)
+	if code != http.StatusOK || !strings.Contains(page, `href="/console/settings"`) || strings.Contains(page, "Escolha a sua própria senha") {
+		t.Errorf("the password page of a user who need not change it: %d, want the navigation and no explanation", code)
+	}
+	if code, _, body := b.req("POST", "/account/password", url.Values{"current_password": {"wrong password"}, "new_password": {"uma senha nova e boa"},
+		"confirm_password": {"uma senha nova e boa"}}, nil); code != http.StatusUnprocessableEntity || !strings.Contains(body, "A senha atual não está correta.") {
+		t.Errorf("a wrong current password in Portuguese: %d", code)
+	}
+	code, h, _ := b.req("POST", "/account/password", url.Values{"current_password": {"correct horse battery"}, "new_password": {"uma senha nova e boa"},
+		"confirm_password": {"uma senha nova e boa"}}, nil)
+	if code != http.StatusSeeOther || h.Get("Location") != "/console/settings?password=changed" {
+		t.Fatalf("changing the password: %d to %q", code, h.Get("Location"))
+	}
+	if _, _, page := b.req("GET", h.Get("Location"), nil, nil); !strings.Contains(page, "Sua senha foi alterada.") {
+		t.Error("no notice that the password changed")
+	}
+	if code, _, _ := a.browser().req("POST", "/login", url.Values{"email": {u.Email}, "password": {"uma senha nova e boa"}}, nil); code != http.StatusSeeOther {
+		t.Errorf("signing in with the new password: %d", code)
+	}
+
+	// A panel token names the user, but the panel is not where passwords
+	// change.
+	a.inbound("5511955550001", "oi", time.Now())
+	var tok struct {
+		Token string `json:"token"`
+	}
+	a.must(a.do("POST", "/v1/panel-tokens", a.keyA, map[string]any{"phone": "+5511955550001", "user_id": u.ID}), 201, &tok)
+	panel := a.browser()
+	for _, method := range []string{"GET", "POST"} {
+		var form url.Values
+		if method == "POST" {
+			form = url.Values{"current_password": {"uma senha nova e boa"}, "new_password": {"another new password"}, "confirm_password": {"another new password"}}
+		}
+		if code, _, _ := panel.req(method, "/account/password", form, map[string]string{"X-Parley-Panel": tok.Token}); code != http.StatusForbidden {
+			t.Errorf("%s /account/password from the panel: %d, want 403", method, code)
+		}
+	}
+}
+
+// TestConsolePasswordChangeThrottled: guesses at the current password are
+// limited as sign-in attempts are.
+func TestConsolePasswordChangeThrottled(t *testing.T) {
+	a := startApp(t)
+	a.addUser("gus@acme.test", "Gus", parley.RoleAgent, "en", "")
+	frozen := time.Now()
+	a.m.Web.Limiter.Now = func() time.Time { return frozen }
+	b := a.browser()
+	b.signIn("gus@acme.test")
+	codes := map[int]int{}
+	for range 11 {
+		code, _, _ := b.req("POST", "/account/password", url.Values{"current_password": {"a guess"}, "new_password": {"a new password"},
+			"confirm_password": {"a new password"}}, nil)
+		codes[code]++
+	}
+	if codes[http.StatusUnprocessableEntity] != 10 || codes[http.StatusTooManyRequests] != 1 {
+		t.Fatalf("11 wrong current passwords answered %v; want 10 refusals, then a wait", codes)
+	}
+	if code, _, body := b.req("POST", "/account/password", url.Values{"current_password": {"correct horse battery"}, "new_password": {"a new password"},
+		"confirm_password": {"a new password"}}, nil); code != http.StatusTooManyRequests || !strings.Contains(body, "Too many attempts") {
+		t.Fatalf("the right password while throttled: %d", code)
 	}
 }

@@ -101,7 +101,9 @@ func (m *Main) demoUsers(ctx context.Context, d *Demo) error {
 		case parley.ErrorCode(err) == parley.ENOTFOUND:
 			err = m.DB.CreateUser(ctx, &parley.User{TenantID: d.Tenant.ID, Email: du.email, Name: du.name, Role: du.role}, hash)
 		case err == nil:
-			err = m.DB.SetPassword(ctx, u.ID, hash)
+			// Demo passwords are printed for trying things out, not handed
+			// to a person to keep: they need not be changed.
+			err = m.DB.SetPassword(ctx, u.ID, hash, false)
 		}
 		if err != nil {
 			return err

@@ -60,7 +60,8 @@ Usage:
   parley migrate                bring the database schema up to date
   parley tenant create NAME     create a tenant; prints {"tenant_id":…,"api_key":…}
   parley user create --tenant T --email E --role agent|supervisor|admin [--password P]
-                                create a console user; prints a one-time password unless one is given
+                                create a console user; prints a one-time password, to be changed at
+                                the first sign-in, unless one is given
   parley version                print the version
   parley bench ingest           measure webhook ingestion (see docs/performance.md)
 

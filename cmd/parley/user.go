@@ -26,7 +26,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&email, "email", "", "the user's email, with which they sign in")
 		fs.StringVar(&role, "role", "agent", "agent, supervisor or admin")
 		fs.StringVar(&name, "name", "", "the user's name, as colleagues see it")
-		fs.StringVar(&password, "password", "", "the password; by default a one-time password is generated and printed")
+		fs.StringVar(&password, "password", "", "the password; by default a one-time password is generated and printed, to be changed at the first sign-in")
 	})
 	if err != nil {
 		return err
@@ -52,13 +52,17 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	u := &parley.User{TenantID: t.ID, Email: email, Name: name, Role: role}
+	// A generated password passes through whoever ran this command, so
+	// the user must replace it with their own at the first sign-in.
+	u := &parley.User{TenantID: t.ID, Email: email, Name: name, Role: role, MustChangePassword: generated}
 	if err := db.CreateUser(ctx, u, hash); err != nil {
 		return err
 	}
-	out := map[string]string{"user_id": u.ID, "tenant_id": t.ID, "email": u.Email, "role": u.Role}
+	out := map[string]any{"user_id": u.ID, "tenant_id": t.ID, "email": u.Email, "role": u.Role}
 	if generated {
 		out["password"] = password
+		out["must_change_password"] = true
+		fmt.Fprintln(stderr, "The password is for the first sign-in only: the console then asks the user to choose their own.")
 	}
 	return json.NewEncoder(stdout).Encode(out)
 }
