@@ -104,6 +104,16 @@ func (s *Server) metaRoute(ctx context.Context, body []byte, sig string) (*metaR
 		return nil, forged
 	}
 	rt := &metaRouting{byAccount: map[string]*parley.Channel{}, byBusiness: map[string][]*parley.Channel{}}
+	// Numbers of one Meta app share its secret: check each secret once.
+	checked := map[string]bool{}
+	signedWith := func(secret string) bool {
+		ok, seen := checked[secret]
+		if !seen {
+			ok = meta.VerifySignature(body, sig, secret)
+			checked[secret] = ok
+		}
+		return ok
+	}
 	phoneIDs, wabaIDs := meta.WebhookAccounts(body)
 	for _, id := range phoneIDs {
 		ch, err := s.channels.byAccount(ctx, s.DB, parley.ProviderMeta, id)
@@ -113,7 +123,7 @@ func (s *Server) metaRoute(ctx context.Context, body []byte, sig string) (*metaR
 		if ch == nil {
 			continue // a number Parley does not serve; kept as unrouted
 		}
-		if !meta.VerifySignature(body, sig, ch.Meta.AppSecret) {
+		if !signedWith(ch.Meta.AppSecret) {
 			return nil, forged
 		}
 		rt.byAccount[id] = ch
@@ -124,7 +134,7 @@ func (s *Server) metaRoute(ctx context.Context, body []byte, sig string) (*metaR
 			return nil, err
 		}
 		for _, ch := range chs {
-			if meta.VerifySignature(body, sig, ch.Meta.AppSecret) {
+			if signedWith(ch.Meta.AppSecret) {
 				rt.byBusiness[id] = append(rt.byBusiness[id], ch)
 			}
 		}
@@ -141,7 +151,7 @@ func (s *Server) metaRoute(ctx context.Context, body []byte, sig string) (*metaR
 	}
 	var signed []*parley.Channel
 	for _, ch := range all {
-		if meta.VerifySignature(body, sig, ch.Meta.AppSecret) {
+		if signedWith(ch.Meta.AppSecret) {
 			signed = append(signed, ch)
 		}
 	}

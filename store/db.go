@@ -47,7 +47,7 @@ var migrations embed.FS
 type DB struct {
 	dialect Dialect
 	write   *sql.DB // the only connection that writes, on SQLite
-	read    *sql.DB
+	read    *reader // reads, with statements prepared once on SQLite
 	dsn     string
 
 	// Secrets encrypts provider settings at rest. Channels cannot be
@@ -85,7 +85,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
 		pool.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
 		pool.SetConnMaxIdleTime(5 * time.Minute)
-		db.write, db.read = pool, pool
+		db.write, db.read = pool, &reader{pool: pool}
 	} else {
 		db.dialect = SQLite
 		path := strings.TrimPrefix(url, "sqlite://")
@@ -109,7 +109,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		n := max(4, runtime.GOMAXPROCS(0)*2)
 		r.SetMaxOpenConns(n)
 		r.SetMaxIdleConns(n)
-		db.write, db.read = w, r
+		db.write, db.read = w, &reader{pool: r, cache: true}
 	}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
@@ -149,7 +149,7 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 func (db *DB) Writer() *sql.DB { return db.write }
 
 // Reader is the pool for reads that need not see uncommitted work.
-func (db *DB) Reader() *sql.DB { return db.read }
+func (db *DB) Reader() *sql.DB { return db.read.pool }
 
 // Close closes the connections.
 func (db *DB) Close() error {
@@ -166,8 +166,12 @@ func (db *DB) Close() error {
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}
-	if db.read != nil && db.read != db.write {
-		errs = append(errs, db.read.Close())
+	if db.read != nil && db.read.pool != db.write {
+		db.read.stmts.Range(func(_, st any) bool {
+			st.(*sql.Stmt).Close()
+			return true
+		})
+		errs = append(errs, db.read.pool.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -354,4 +358,59 @@ func (db *DB) Count(ctx context.Context) (Counts, error) {
 		}
 	}
 	return c, nil
+}
+
+// reader runs reads on the read pool. On SQLite, preparing a statement
+// costs more than running one of Parley's indexed lookups, so each query is
+// prepared once (database/sql then prepares it on each pool connection as
+// it first runs there). PostgreSQL's driver caches statements itself.
+type reader struct {
+	pool  *sql.DB
+	cache bool
+
+	stmts sync.Map // SQL text → *sql.Stmt
+	count atomic.Int64
+}
+
+// stmt returns the prepared statement for query, or nil to run it as is.
+func (r *reader) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !r.cache {
+		return nil
+	}
+	if st, ok := r.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	if r.count.Load() >= maxCachedStmts {
+		return nil
+	}
+	st, err := r.pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the query reports its own error when run
+	}
+	if old, loaded := r.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt)
+	}
+	r.count.Add(1)
+	return st
+}
+
+func (r *reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.pool.QueryContext(ctx, query, args...)
+}
+
+func (r *reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.pool.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext is for the read pool's rare statements that are not
+// queries; it makes reader a queryer.
+func (r *reader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.pool.ExecContext(ctx, query, args...)
 }

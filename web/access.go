@@ -11,20 +11,27 @@ import (
 // admins see all of the tenant's; agents their own, their teams' and the
 // unassigned ones.
 func (s *Server) mayAccess(ctx context.Context, u *parley.User, c *parley.Conversation) (bool, error) {
-	if u.SeesAll() || c.AssigneeID == u.ID {
-		return true, nil
-	}
-	if c.AssigneeID != "" {
-		return false, nil
-	}
-	if c.TeamID == "" {
-		return true, nil
+	if u.SeesAll() || c.AssigneeID != "" || c.TeamID == "" {
+		return visible(u, c, nil), nil
 	}
 	teams, err := s.DB.UserTeams(ctx, u.ID)
 	if err != nil {
 		return false, err
 	}
-	return slices.Contains(teams, c.TeamID), nil
+	return visible(u, c, teams), nil
+}
+
+// visible is mayAccess for a user whose teams are known.
+func visible(u *parley.User, c *parley.Conversation, teams []string) bool {
+	switch {
+	case u.SeesAll() || c.AssigneeID == u.ID:
+		return true
+	case c.AssigneeID != "":
+		return false
+	case c.TeamID == "":
+		return true
+	}
+	return slices.Contains(teams, c.TeamID)
 }
 
 // conversation loads a conversation the session may see. One it may not

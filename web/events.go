@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,8 +27,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	only := r.URL.Query().Get("conversation")
-	if ss.Panel && only == "" {
+	st := &stream{ss: ss, only: r.URL.Query().Get("conversation")}
+	if ss.Panel && st.only == "" {
 		http.Error(w, "the panel's stream names its conversation", http.StatusBadRequest)
 		return
 	}
@@ -52,7 +51,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		for _, ev := range backlog {
 			seen[ev.ID] = true
-			if s.forward(r.Context(), w, ss, only, ev) != nil {
+			if s.forward(r.Context(), w, st, ev) != nil {
 				return
 			}
 		}
@@ -74,7 +73,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, ss *session) {
 			if seen[ev.ID] {
 				continue
 			}
-			if err := s.forward(r.Context(), w, ss, only, ev); err != nil {
+			if err := s.forward(r.Context(), w, st, ev); err != nil {
 				return
 			}
 			flusher.Flush()
@@ -82,67 +81,61 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 }
 
-// forward renders one tenant event for this user, if it concerns what
-// they may see.
-func (s *Server) forward(ctx context.Context, w http.ResponseWriter, ss *session, only string, ev parley.Event) error {
-	switch ev.Type {
-	case parley.EventMessageCreated, parley.EventMessageUpdated:
-		var m parley.Message
-		if json.Unmarshal(ev.Data, &m) != nil || (only != "" && m.ConversationID != only) {
-			return nil
-		}
-		if _, err := s.conversation(ctx, ss, m.ConversationID); err != nil {
-			return nil
-		}
-		// Reload: the event's copy lacks what a read joins in (media state,
-		// reactions), and may be older than the row.
-		fresh, err := s.DB.FindMessage(ctx, ss.Tenant.ID, m.ID)
-		if err != nil || !inThread(fresh) {
-			return nil
-		}
-		mv := &msgView{view: ss.view, M: fresh}
-		if c := fresh.Context; c != nil && c.ReplyTo != "" {
-			mv.Quoted, _ = s.DB.FindMessage(ctx, ss.Tenant.ID, c.ReplyTo)
-		}
-		return s.send(w, ev.ID, "message", "message", mv)
-	case parley.EventConversationUpdated:
-		var c parley.Conversation
-		if json.Unmarshal(ev.Data, &c) != nil || (only != "" && c.ID != only) {
-			return nil
-		}
-		conv, err := s.DB.FindConversation(ctx, ss.Tenant.ID, c.ID)
-		if err != nil {
-			return nil
-		}
-		if ok, err := s.mayAccess(ctx, ss.User, conv); err != nil || !ok {
-			return writeEvent(w, ev.ID, "remove", conv.ID)
-		}
-		if conv.Contact, err = s.DB.FindContact(ctx, ss.Tenant.ID, conv.ContactID); err != nil {
-			return nil
-		}
-		names, err := s.userNames(ctx, ss.Tenant.ID)
-		if err != nil {
-			return nil
-		}
-		return s.send(w, ev.ID, "row", "inbox_row", &inboxRow{view: ss.view, C: conv, Assignee: names[conv.AssigneeID]})
-	case parley.EventContactUpdated:
-		var c parley.Contact
-		if json.Unmarshal(ev.Data, &c) != nil {
-			return nil
-		}
-		return writeEvent(w, ev.ID, "contact", c.ID)
-	}
-	return nil
+// stream is one console's live connection.
+type stream struct {
+	ss   *session
+	only string // the one conversation of a panel
+	// teams are the agent's teams, reloaded every minute: a stream lasts
+	// for hours, and team changes are rare.
+	teams   []string
+	teamsAt time.Time
 }
 
-// send renders a template as one event.
-func (s *Server) send(w http.ResponseWriter, id int64, event, tpl string, data any) error {
-	var b strings.Builder
-	if err := s.tpl.ExecuteTemplate(&b, tpl, data); err != nil {
-		s.Log.Error("render event", "template", tpl, "error", err)
-		return nil
+// may reports whether the stream's user may see a conversation now.
+func (st *stream) may(ctx context.Context, s *Server, c *parley.Conversation) bool {
+	u := st.ss.User
+	if !u.SeesAll() && c.AssigneeID == "" && c.TeamID != "" && time.Since(st.teamsAt) > time.Minute {
+		teams, err := s.DB.UserTeams(ctx, u.ID)
+		if err != nil {
+			return false
+		}
+		st.teams, st.teamsAt = teams, time.Now()
 	}
-	return writeEvent(w, id, event, b.String())
+	return visible(u, c, st.teams)
+}
+
+// forward writes one tenant event to a stream, if it concerns what its
+// user may see. The loading and rendering are shared with the tenant's
+// other streams (see fanout).
+func (s *Server) forward(ctx context.Context, w http.ResponseWriter, st *stream, ev parley.Event) error {
+	ss := st.ss
+	sh := s.prepare(ctx, ss.Tenant.ID, ev)
+	switch sh.kind {
+	case "message":
+		if (st.only != "" && sh.conv.ID != st.only) || !st.may(ctx, s, sh.conv) {
+			return nil
+		}
+		html, ok := s.renderShared(sh, "message", ss.view, &msgView{view: ss.view, M: sh.msg, Quoted: sh.quoted})
+		if !ok {
+			return nil
+		}
+		return writeEvent(w, ev.ID, "message", html)
+	case "row":
+		if st.only != "" && sh.conv.ID != st.only {
+			return nil
+		}
+		if !st.may(ctx, s, sh.conv) {
+			return writeEvent(w, ev.ID, "remove", sh.conv.ID)
+		}
+		html, ok := s.renderShared(sh, "inbox_row", ss.view, &inboxRow{view: ss.view, C: sh.conv, Assignee: sh.assignee})
+		if !ok {
+			return nil
+		}
+		return writeEvent(w, ev.ID, "row", html)
+	case "contact":
+		return writeEvent(w, ev.ID, "contact", sh.contact)
+	}
+	return nil
 }
 
 // writeEvent writes one server-sent event; each line of data gets its own

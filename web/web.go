@@ -46,6 +46,7 @@ type Server struct {
 
 	tpl    *template.Template
 	assets *assets
+	fan    *fanout
 }
 
 // Register adds the console's routes to mux.
@@ -57,6 +58,7 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	if s.tpl, err = s.parseTemplates(); err != nil {
 		return err
 	}
+	s.fan = newFanout()
 	cop := http.NewCrossOriginProtection()
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.headers(cop.Handler(h))) }
 	user := func(pattern string, h func(http.ResponseWriter, *http.Request, *session)) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"strconv"
@@ -220,10 +221,16 @@ func (a *app) events(ctx context.Context, key, lastID string) *sseStream {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		a.t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	return readStream(resp.Body)
+}
+
+// readStream reads a Server-Sent Events stream in the background, until
+// the body ends.
+func readStream(body io.ReadCloser) *sseStream {
 	s := &sseStream{events: make(chan sseEvent, 100)}
 	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
+		defer body.Close()
+		sc := bufio.NewScanner(body)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		var e sseEvent
 		for sc.Scan() {
@@ -239,7 +246,10 @@ func (a *app) events(ctx context.Context, key, lastID string) *sseStream {
 			case strings.HasPrefix(line, "event: "):
 				e.typ = line[7:]
 			case strings.HasPrefix(line, "data: "):
-				e.data = []byte(line[6:])
+				if e.data != nil {
+					e.data = append(e.data, '\n')
+				}
+				e.data = append(e.data, line[6:]...)
 			}
 		}
 	}()

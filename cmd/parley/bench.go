@@ -32,8 +32,12 @@ import (
 // over loopback against a no-op handler driven by the same load generator
 // in the same run, and writes the results.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "sse" {
+		return runBenchSSE(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		fmt.Fprintln(stderr, "usage: parley bench ingest [-duration 10s] [-concurrency 64] [-postgres URL] [-out docs/performance.md]")
+		fmt.Fprintln(stderr, "       parley bench sse [-tenants 200] [-agents 5] [-conversations 100000] [-rate 1000] [-duration 10s] [-postgres URL] [-out docs/performance.md]")
 		return errUsage
 	}
 	var o benchOptions
@@ -66,7 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	report := benchReport(o, results)
 	fmt.Fprint(stdout, "\n"+report)
 	if o.out != "" {
-		if err := writeReport(o.out, report); err != nil {
+		if err := writeReport(o.out, "bench", report); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "wrote", o.out)
@@ -323,24 +327,20 @@ func roundDur(d time.Duration) string {
 // openAdmin connects to PostgreSQL to create and drop the scratch schema.
 func openAdmin(url string) (*sql.DB, error) { return sql.Open("pgx", url) }
 
-// Markers delimit the generated table in docs/performance.md, so that the
-// analysis written around it survives a new run.
-const (
-	benchBegin = "<!-- bench:begin -->"
-	benchEnd   = "<!-- bench:end -->"
-)
-
-// writeReport puts the report between the markers of an existing file, or
-// writes a new file.
-func writeReport(path, report string) error {
-	block := benchBegin + "\n" + report + benchEnd + "\n"
+// writeReport puts a report between the markers <!-- name:begin --> and
+// <!-- name:end --> of an existing file, so that the analysis written
+// around it survives a new run; without them, it is appended.
+func writeReport(path, name, report string) error {
+	begin, end := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
+	block := begin + "\n" + report + end + "\n"
 	old, err := os.ReadFile(path)
 	if err == nil {
 		s := string(old)
-		i, j := strings.Index(s, benchBegin), strings.Index(s, benchEnd)
+		i, j := strings.Index(s, begin), strings.Index(s, end)
 		if i >= 0 && j > i {
-			return os.WriteFile(path, []byte(s[:i]+block+strings.TrimPrefix(s[j+len(benchEnd):], "\n")), 0o644)
+			return os.WriteFile(path, []byte(s[:i]+block+strings.TrimPrefix(s[j+len(end):], "\n")), 0o644)
 		}
+		return os.WriteFile(path, []byte(strings.TrimRight(s, "\n")+"\n\n"+block), 0o644)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

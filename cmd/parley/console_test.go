@@ -862,3 +862,96 @@ func TestConsolePasswordChangeThrottled(t *testing.T) {
 		t.Fatalf("the right password while throttled: %d", code)
 	}
 }
+
+// stream opens the console's live stream.
+func (b *browser) stream() *sseStream {
+	b.a.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.a.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.a.url+"/console/events", nil)
+	resp, err := b.client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		b.a.t.Fatalf("open the stream: %v %v", err, resp)
+	}
+	return readStream(resp.Body)
+}
+
+// until reads events until one satisfies match, and returns those before it.
+func (s *sseStream) until(t testing.TB, what string, match func(e sseEvent) bool) []sseEvent {
+	t.Helper()
+	var before []sseEvent
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-s.events:
+			if match(e) {
+				return before
+			}
+			before = append(before, e)
+		case <-timeout:
+			t.Fatalf("the stream never brought %s (it brought %d other events)", what, len(before))
+		}
+	}
+}
+
+// TestConsoleStreamVisibility: the live stream, shared between agents
+// for speed, still gives each agent only what they may see, in their own
+// language.
+func TestConsoleStreamVisibility(t *testing.T) {
+	a := startApp(t)
+	a.addUser("alice@acme.test", "Alice", parley.RoleAgent, "pt", "")
+	bob := a.addUser("bob@acme.test", "Bob", parley.RoleAgent, "en", "")
+	a.addUser("sam@acme.test", "Sam", parley.RoleSupervisor, "es", "")
+	ctx := context.Background()
+	a.inbound("5511955550001", "primeira", time.Now())
+	list, _, _ := a.m.DB.ListConversations(ctx, a.tenantA.ID, store.ConversationFilter{})
+	bobs := list[0]
+	if err := a.m.DB.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Assign(ctx, a.tenantA.ID, bobs.ID, bob.ID, "", bob.Actor())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	streams := map[string]*sseStream{}
+	for _, who := range []string{"alice", "bob", "sam"} {
+		b := a.browser()
+		b.signIn(who + "@acme.test")
+		streams[who] = b.stream()
+	}
+	a.eventually("the three streams are open", func() bool { return a.m.Broker.Subscribers() == 3 })
+	a.inbound("5511955550001", "segunda para o Bob", time.Now())
+	a.inbound("5511955550002", "marcador", time.Now()) // unassigned: everyone sees it
+	message := func(text string) func(sseEvent) bool {
+		return func(e sseEvent) bool { return e.typ == "message" && strings.Contains(string(e.data), text) }
+	}
+	// Bob and Sam get the message and the row, each row in its reader's
+	// language.
+	for who, assigned := range map[string]string{"bob": "Assigned to Bob", "sam": "Asignada a Bob"} {
+		var gotMessage, gotRow bool
+		streams[who].until(t, "Bob's message and row for "+who, func(e sseEvent) bool {
+			name, data := e.typ, string(e.data)
+			switch {
+			case name == "message" && strings.Contains(data, "segunda para o Bob"):
+				gotMessage = true
+			case name == "row" && strings.Contains(data, bobs.ID) && strings.Contains(data, "segunda para o Bob"):
+				if !strings.Contains(data, assigned) {
+					t.Errorf("%s's row does not say %q: %s", who, assigned, data)
+				}
+				gotRow = true
+			}
+			return gotMessage && gotRow
+		})
+	}
+	// Alice is told to drop the row, and gets nothing of the message.
+	before := streams["alice"].until(t, "the marker for Alice", message("marcador"))
+	removed := false
+	for _, e := range before {
+		if strings.Contains(string(e.data), "segunda para o Bob") {
+			t.Errorf("Alice's stream brought Bob's conversation: %s %.80s", e.typ, e.data)
+		}
+		removed = removed || (e.typ == "remove" && string(e.data) == bobs.ID)
+	}
+	if !removed {
+		t.Errorf("Alice's stream did not remove Bob's conversation (%d events before the marker)", len(before))
+	}
+}
