@@ -23,12 +23,7 @@ func (s *Server) sent(w http.ResponseWriter, ss *session, m *parley.Message) {
 
 // sendText sends the composer's text. The window rule is the core's, so a
 // crafted request gets the same refusal as the disabled text box shows.
-func (s *Server) sendText(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) sendText(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	m, err := s.Messaging.Send(r.Context(), ss.Tenant.ID, messaging.SendRequest{ChannelID: c.ChannelID, To: c.ContactID,
 		Type: parley.TypeText, Text: r.PostFormValue("text"), ReplyTo: r.PostFormValue("reply_to"), By: ss.actor()})
 	if err != nil {
@@ -39,12 +34,7 @@ func (s *Server) sendText(w http.ResponseWriter, r *http.Request, ss *session) {
 }
 
 // addNote writes an internal note.
-func (s *Server) addNote(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) addNote(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	m, err := s.Messaging.AddNote(r.Context(), ss.Tenant.ID, c.ID, r.PostFormValue("text"), ss.actor())
 	if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -71,12 +61,7 @@ func mediaType(mimeType string) parley.MessageType {
 
 // sendMedia stores an attachment and sends it. The composer checks type
 // and size before uploading; this checks again, before storing anything.
-func (s *Server) sendMedia(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) sendMedia(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	r.Body = http.MaxBytesReader(w, r.Body, parley.MaxMediaSize+1<<20)
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
@@ -150,12 +135,7 @@ type pickerData struct {
 
 // templatePicker lists the channel's approved templates, those in the
 // contact's language first.
-func (s *Server) templatePicker(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) templatePicker(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	contact, err := s.DB.FindContact(r.Context(), ss.Tenant.ID, c.ContactID)
 	if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -218,12 +198,7 @@ type templateFormData struct {
 
 // templateForm shows a template's variables, pre-filled from the
 // contact, with a live preview.
-func (s *Server) templateForm(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) templateForm(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	t, err := s.template(r.Context(), ss, c, r.PathValue("tpl"))
 	if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -294,12 +269,7 @@ func (s *Server) template(ctx context.Context, ss *session, c *parley.Conversati
 
 // sendTemplate sends a template with the form's variables. A missing one
 // is refused by the core, naming it.
-func (s *Server) sendTemplate(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) sendTemplate(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	t, err := s.template(r.Context(), ss, c, r.PostFormValue("template_id"))
 	if err != nil {
 		s.fail(w, r, ss.view, err)

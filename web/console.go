@@ -273,12 +273,7 @@ func (s *Server) messages(ctx context.Context, ss *session, c *parley.Conversati
 
 // conversationPage opens a conversation: the whole console on a normal
 // request, only the conversation for htmx.
-func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	d, err := s.loadConversation(r.Context(), ss, c)
 	if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -292,12 +287,7 @@ func (s *Server) conversationPage(w http.ResponseWriter, r *http.Request, ss *se
 }
 
 // olderMessages is the page of messages before one, as the agent scrolls up.
-func (s *Server) olderMessages(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) olderMessages(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	msgs, before, err := s.messages(r.Context(), ss, c, r.URL.Query().Get("before"))
 	if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -308,12 +298,7 @@ func (s *Server) olderMessages(w http.ResponseWriter, r *http.Request, ss *sessi
 
 // markRead clears the unread count when an agent opens a conversation, and
 // shows the customer blue ticks on their latest message.
-func (s *Server) markRead(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) markRead(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	if c.UnreadCount > 0 {
 		last, err := s.DB.LatestInbound(r.Context(), ss.Tenant.ID, c.ID)
 		if err == nil {

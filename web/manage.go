@@ -23,13 +23,8 @@ func (s *Server) conversationChanged(w http.ResponseWriter, r *http.Request, ss 
 
 // part renders one part of an open conversation (its composer, its
 // sidebar), for the page's script to refresh.
-func (s *Server) part(name string) func(http.ResponseWriter, *http.Request, *session) {
-	return func(w http.ResponseWriter, r *http.Request, ss *session) {
-		c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-		if err != nil {
-			s.fail(w, r, ss.view, err)
-			return
-		}
+func (s *Server) part(name string) convHandler {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 		d, err := s.loadConversation(r.Context(), ss, c)
 		if err != nil {
 			s.fail(w, r, ss.view, err)
@@ -41,12 +36,7 @@ func (s *Server) part(name string) func(http.ResponseWriter, *http.Request, *ses
 
 // assign gives a conversation to the agent, to another agent, to a team,
 // or to nobody: value "me", "user:ID", "team:ID" or "".
-func (s *Server) assign(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
+func (s *Server) assign(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
 	var userID, teamID string
 	switch to := r.PostFormValue("to"); {
 	case to == "me":
@@ -60,7 +50,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, ss *session) {
 		s.fail(w, r, ss.view, parley.Errorf(parley.EINVALID, "%s", ss.view.T("error.panel_no_user")))
 		return
 	}
-	err = s.DB.InTx(r.Context(), func(tx *store.Tx) (err error) {
+	err := s.DB.InTx(r.Context(), func(tx *store.Tx) (err error) {
 		c, err = tx.Assign(r.Context(), ss.Tenant.ID, c.ID, userID, teamID, ss.actor())
 		return err
 	})
@@ -72,13 +62,8 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, ss *session) {
 }
 
 // setStatus resolves or reopens a conversation.
-func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, ss *session) {
-	c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, ss.view, err)
-		return
-	}
-	err = s.DB.InTx(r.Context(), func(tx *store.Tx) (err error) {
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
+	err := s.DB.InTx(r.Context(), func(tx *store.Tx) (err error) {
 		c, err = tx.SetConversationStatus(r.Context(), ss.Tenant.ID, c.ID, r.PostFormValue("status"), ss.actor())
 		return err
 	})

@@ -64,6 +64,7 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	user := func(pattern string, h func(http.ResponseWriter, *http.Request, *session)) {
 		page(pattern, s.requireUser(h))
 	}
+	conv := func(pattern string, h convHandler) { user(pattern, s.inConversation(h)) }
 
 	mux.HandleFunc("GET /static/{name}", s.assets.serve)
 	page("GET /login", s.loginPage)
@@ -72,19 +73,19 @@ func (s *Server) Register(mux *http.ServeMux) error {
 
 	user("GET /console", s.consolePage)
 	user("GET /console/inbox", s.inboxList)
-	user("GET /console/c/{id}", s.conversationPage)
-	user("GET /console/c/{id}/messages", s.olderMessages)
-	user("GET /console/c/{id}/composer", s.part("composer"))
-	user("GET /console/c/{id}/sidebar", s.part("sidebar"))
-	user("POST /console/c/{id}/read", s.markRead)
-	user("POST /console/c/{id}/send", s.sendText)
-	user("POST /console/c/{id}/note", s.addNote)
-	user("POST /console/c/{id}/media", s.sendMedia)
-	user("GET /console/c/{id}/templates", s.templatePicker)
-	user("GET /console/c/{id}/templates/{tpl}", s.templateForm)
-	user("POST /console/c/{id}/template", s.sendTemplate)
-	user("POST /console/c/{id}/assign", s.assign)
-	user("POST /console/c/{id}/status", s.setStatus)
+	conv("GET /console/c/{id}", s.conversationPage)
+	conv("GET /console/c/{id}/messages", s.olderMessages)
+	conv("GET /console/c/{id}/composer", s.part("composer"))
+	conv("GET /console/c/{id}/sidebar", s.part("sidebar"))
+	conv("POST /console/c/{id}/read", s.markRead)
+	conv("POST /console/c/{id}/send", s.sendText)
+	conv("POST /console/c/{id}/note", s.addNote)
+	conv("POST /console/c/{id}/media", s.sendMedia)
+	conv("GET /console/c/{id}/templates", s.templatePicker)
+	conv("GET /console/c/{id}/templates/{tpl}", s.templateForm)
+	conv("POST /console/c/{id}/template", s.sendTemplate)
+	conv("POST /console/c/{id}/assign", s.assign)
+	conv("POST /console/c/{id}/status", s.setStatus)
 	user("POST /console/messages/{id}/resend", s.resend)
 	user("POST /console/contacts/{id}/consent", s.consent)
 	user("GET /console/media/{id}", s.media)
@@ -99,6 +100,23 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	user("POST /console/quick-replies/{id}/delete", s.deleteQuickReply)
 	user("GET /panel", s.panelPage)
 	return nil
+}
+
+// convHandler handles a request about the conversation named by {id},
+// which the session may see.
+type convHandler func(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation)
+
+// inConversation loads the conversation a request names; one the session
+// may not see is "not found", like one that does not exist.
+func (s *Server) inConversation(h convHandler) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session) {
+		c, err := s.conversation(r.Context(), ss, r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, ss.view, err)
+			return
+		}
+		h(w, r, ss, c)
+	}
 }
 
 // headers sets the security headers of every console page: a strict

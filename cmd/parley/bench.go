@@ -67,14 +67,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	report := benchReport(o, results)
+	return publish(stdout, benchReport(o, results), o.out, "bench")
+}
+
+// publish prints a benchmark's report and, given a file, writes it there
+// between the markers of its name (see writeReport).
+func publish(stdout io.Writer, report, path, name string) error {
 	fmt.Fprint(stdout, "\n"+report)
-	if o.out != "" {
-		if err := writeReport(o.out, "bench", report); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "wrote", o.out)
+	if path == "" {
+		return nil
 	}
+	if err := writeReport(path, name, report); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "wrote", path)
 	return nil
 }
 

@@ -48,15 +48,7 @@ func runBenchSSE(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	report := res.report(o)
-	fmt.Fprint(stdout, "\n"+report)
-	if o.out != "" {
-		if err := writeReport(o.out, "bench-sse", report); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "wrote", o.out)
-	}
-	return nil
+	return publish(stdout, res.report(o), o.out, "bench-sse")
 }
 
 type sseOptions struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -192,4 +193,27 @@ func TestDemo(t *testing.T) {
 		a.must(a.do("GET", "/v1/conversations/"+convs.Data[0].ID+"/messages", d.APIKey, nil), 200, &msgs)
 		return len(msgs.Data) >= 3 && msgs.Data[len(msgs.Data)-1].Direction == "in"
 	})
+}
+
+// TestBenchSSE runs `parley bench sse` small: it must deliver every
+// message to every agent's stream and report it, so the command that
+// docs/performance.md quotes keeps working. (Its numbers are not checked:
+// that is the benchmark's job, not a test's.)
+func TestBenchSSE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and 8 streams")
+	}
+	var out, errs bytes.Buffer
+	err := runBench(context.Background(), []string{"sse", "-tenants", "4", "-agents", "2", "-conversations", "40", "-rate", "40", "-duration", "1s"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("bench sse: %v\n%s", err, errs.String())
+	}
+	var sent, got, want int
+	for _, line := range strings.Split(out.String(), "\n") {
+		fmt.Sscanf(line, "| inbound messages acknowledged | %d", &sent)
+		fmt.Sscanf(line, "| console events delivered | %d of %d", &got, &want)
+	}
+	if sent == 0 || want != 2*sent || got != want {
+		t.Fatalf("sent %d, delivered %d of %d; want every message on both agents' streams:\n%s", sent, got, want, out.String())
+	}
 }
