@@ -955,3 +955,32 @@ func TestConsoleStreamVisibility(t *testing.T) {
 		t.Errorf("Alice's stream did not remove Bob's conversation (%d events before the marker)", len(before))
 	}
 }
+
+// TestConsoleTemplateVariableMissing: a template is not sent with a
+// variable left empty, whatever the browser let through.
+func TestConsoleTemplateVariableMissing(t *testing.T) {
+	a := startApp(t)
+	a.syncTestTemplates()
+	a.addUser("ana@acme.test", "Ana", parley.RoleAgent, "en", "")
+	a.inbound("5511944440001", "oi", time.Now().Add(-30*time.Hour)) // a closed window
+	list, _, _ := a.m.DB.ListConversations(context.Background(), a.tenantA.ID, store.ConversationFilter{})
+	tpls, err := a.m.DB.ListTemplates(context.Background(), a.tenantA.ID, store.TemplateFilter{Name: "appointment"})
+	if err != nil || len(tpls) != 1 {
+		t.Fatalf("the appointment template: %v %v", tpls, err)
+	}
+	b := a.browser()
+	b.signIn("ana@acme.test")
+	code, _, body := b.req("POST", "/console/c/"+list[0].ID+"/template", url.Values{"template_id": {tpls[0].ID},
+		"body_0": {"Ana"}, "body_1": {"  "}}, nil)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "date") {
+		t.Fatalf("a template with {{date}} empty: %d %s", code, body)
+	}
+	if n := a.count("messages"); n != 1 {
+		t.Errorf("%d messages stored, want only the customer's", n)
+	}
+	code, _, _ = b.req("POST", "/console/c/"+list[0].ID+"/template", url.Values{"template_id": {tpls[0].ID},
+		"body_0": {"Ana"}, "body_1": {"amanhã às 10h"}}, nil)
+	if code != http.StatusOK || a.count("messages") != 2 {
+		t.Errorf("the complete template: %d, %d messages", code, a.count("messages"))
+	}
+}
