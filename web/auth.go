@@ -217,6 +217,17 @@ func (s *Server) authenticate(r *http.Request) (*session, error) {
 func (s *Server) requireUser(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ss, err := s.authenticate(r)
+		if err != nil && (r.Header.Get(panelHeader) != "" || r.URL.Query().Get(panelParam) != "") {
+			// In a CRM's frame, the login page would not help: the CRM
+			// must open the panel again with a fresh token.
+			v := s.anonymousView(r)
+			if r.URL.Path == "/panel" {
+				s.render(w, http.StatusUnauthorized, "panel", panelData{view: v, Problem: v.T("panel.bad_token")})
+				return
+			}
+			s.fail(w, r, v, v.Errorf(parley.EUNAUTHORIZED, "panel.bad_token"))
+			return
+		}
 		if err != nil {
 			if r.Header.Get("HX-Request") != "" {
 				// htmx follows this header with a full page load.
@@ -247,7 +258,7 @@ func (s *Server) requireUser(h func(http.ResponseWriter, *http.Request, *session
 func (s *Server) passwordFirst(w http.ResponseWriter, r *http.Request, ss *session) {
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("password.required")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EFORBIDDEN, "password.required"))
 	case r.Header.Get("HX-Request") != "":
 		// htmx would swap a redirected page into a fragment's place;
 		// this header makes it load the form as a whole page instead.
@@ -283,6 +294,8 @@ func (s *Server) anonymousView(r *http.Request) *view {
 	return v
 }
 
+// errBadToken is any failure to open a panel token; the panel says so in
+// the viewer's language (panel.bad_token), and tells nothing more.
 var errBadToken = parley.Errorf(parley.EUNAUTHORIZED, "The panel link has expired or is not valid; open it again from the CRM.")
 
 // panelSession checks a panel token and returns its session. A token

@@ -65,7 +65,7 @@ func (s *Server) sendMedia(w http.ResponseWriter, r *http.Request, ss *session, 
 	r.Body = http.MaxBytesReader(w, r.Body, parley.MaxMediaSize+1<<20)
 	f, hdr, err := r.FormFile("file")
 	if err != nil {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EINVALID, "%s", ss.view.T("composer.no_file")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EINVALID, "composer.no_file"))
 		return
 	}
 	defer f.Close()
@@ -82,7 +82,7 @@ func (s *Server) sendMedia(w http.ResponseWriter, r *http.Request, ss *session, 
 	}
 	sum, size, err := s.Messaging.Blobs.Put(r.Context(), f, parley.MaxMediaSize)
 	if err == blob.ErrTooLarge {
-		s.fail(w, r, ss.view, parley.Errorf(parley.ETOOLARGE, "%s", ss.view.T("composer.too_large")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.ETOOLARGE, "composer.too_large"))
 		return
 	} else if err != nil {
 		s.fail(w, r, ss.view, err)
@@ -279,7 +279,7 @@ func (s *Server) sendTemplate(w http.ResponseWriter, r *http.Request, ss *sessio
 	for i, p := range t.BodyParams {
 		v := strings.TrimSpace(r.PostFormValue("body_" + strconv.Itoa(i)))
 		if v == "" {
-			s.fail(w, r, ss.view, parley.Errorf(parley.EINVALID, "%s", ss.view.T("template.missing", p)))
+			s.fail(w, r, ss.view, ss.view.Errorf(parley.EINVALID, "template.missing", p))
 			return
 		}
 		if t.ParameterFormat == "named" {

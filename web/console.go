@@ -330,7 +330,7 @@ type supervisorData struct {
 // long the customer has waited, the longest first (or the latest first).
 func (s *Server) supervisorPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	if !ss.User.SeesAll() || ss.Panel {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("error.supervisors_only")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EFORBIDDEN, "error.supervisors_only"))
 		return
 	}
 	sort := r.URL.Query().Get("sort")

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -47,7 +46,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, ss *session, c *
 		teamID = strings.TrimPrefix(to, "team:")
 	}
 	if userID == "" && ss.as != nil && r.PostFormValue("to") == "me" {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EINVALID, "%s", ss.view.T("error.panel_no_user")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EINVALID, "error.panel_no_user"))
 		return
 	}
 	err := s.DB.InTx(r.Context(), func(tx *store.Tx) (err error) {
@@ -123,7 +122,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 
 func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request, ss *session) {
 	if ss.Panel {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("error.panel_no_user")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EFORBIDDEN, "error.panel_no_user"))
 		return
 	}
 	lang, tz := r.PostFormValue("language"), r.PostFormValue("time_zone")
@@ -152,13 +151,13 @@ func (s *Server) quickRepliesPage(w http.ResponseWriter, r *http.Request, ss *se
 		s.fail(w, r, ss.view, err)
 		return
 	}
-	s.render(w, http.StatusOK, "quick_replies", quickRepliesData{view: ss.view, List: list, Error: r.URL.Query().Get("error")})
+	s.render(w, http.StatusOK, "quick_replies", quickRepliesData{view: ss.view, List: list})
 }
 
 // Quick replies are the tenant's: admins keep them.
 func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request, ss *session) bool {
 	if ss.User.Role != parley.RoleAdmin || ss.Panel {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("error.admins_only")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EFORBIDDEN, "error.admins_only"))
 		return false
 	}
 	return true
@@ -173,7 +172,14 @@ func (s *Server) addQuickReply(w http.ResponseWriter, r *http.Request, ss *sessi
 			s.fail(w, r, ss.view, err)
 			return
 		}
-		http.Redirect(w, r, "/console/quick-replies?error="+url.QueryEscape(parley.ErrorMessage(err)), http.StatusSeeOther)
+		// The form again, with what was wrong: not through the address,
+		// where anyone could write a message for the page to show.
+		list, lerr := s.DB.ListQuickReplies(r.Context(), ss.Tenant.ID)
+		if lerr != nil {
+			s.fail(w, r, ss.view, lerr)
+			return
+		}
+		s.render(w, statusOf(parley.ErrorCode(err)), "quick_replies", quickRepliesData{view: ss.view, List: list, Error: ss.view.message(err)})
 		return
 	}
 	http.Redirect(w, r, "/console/quick-replies", http.StatusSeeOther)

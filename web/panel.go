@@ -27,7 +27,7 @@ func (s *Server) panelPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		d.Conv, err = s.loadConversation(r.Context(), ss, c)
 	}
 	if err != nil {
-		d.Problem = parley.ErrorMessage(err)
+		d.Problem = ss.view.message(err)
 		s.render(w, statusOf(parley.ErrorCode(err)), "panel", d)
 		return
 	}
@@ -43,7 +43,7 @@ func (s *Server) panelTarget(r *http.Request, ss *session) (*parley.Conversation
 	case number != "":
 		e164, err := phone.E164(number)
 		if err != nil {
-			return nil, parley.Errorf(parley.EINVALID, "%s", ss.view.T("panel.bad_phone", number))
+			return nil, ss.view.Errorf(parley.EINVALID, "panel.bad_phone", number)
 		}
 		return s.panelConversation(r, ss, store.Identity{Phone: e164}, "", q.Get("channel"))
 	case rec != "":
@@ -56,7 +56,7 @@ func (s *Server) panelTarget(r *http.Request, ss *session) (*parley.Conversation
 			return nil, err
 		}
 		if len(ids) == 0 {
-			return nil, parley.Errorf(parley.ENOTFOUND, "%s", ss.view.T("panel.record_unlinked", record.String()))
+			return nil, ss.view.Errorf(parley.ENOTFOUND, "panel.record_unlinked", record.String())
 		}
 		contact, err := s.DB.FindContact(r.Context(), ss.Tenant.ID, ids[0])
 		if err != nil {
@@ -64,7 +64,7 @@ func (s *Server) panelTarget(r *http.Request, ss *session) (*parley.Conversation
 		}
 		return s.panelConversation(r, ss, store.Identity{Phone: contact.Phone, WAID: contact.WAID, BSUID: contact.BSUID}, contact.ID, q.Get("channel"))
 	}
-	return nil, parley.Errorf(parley.EINVALID, "%s", ss.view.T("panel.no_phone"))
+	return nil, ss.view.Errorf(parley.EINVALID, "panel.no_phone")
 }
 
 // panelConversation finds the contact's latest conversation the session
@@ -97,7 +97,7 @@ func (s *Server) panelConversation(r *http.Request, ss *session, id store.Identi
 			return nil, err
 		}
 		if len(chs) == 0 {
-			return nil, parley.Errorf(parley.ENOTFOUND, "%s", ss.view.T("panel.no_channel"))
+			return nil, ss.view.Errorf(parley.ENOTFOUND, "panel.no_channel")
 		}
 		channelID = chs[0].ID
 	}

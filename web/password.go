@@ -36,7 +36,7 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, ss *sessio
 // and may not even have a user of its own.
 func (s *Server) refusePanel(w http.ResponseWriter, r *http.Request, ss *session) bool {
 	if ss.Panel {
-		s.fail(w, r, ss.view, parley.Errorf(parley.EFORBIDDEN, "%s", ss.view.T("password.panel")))
+		s.fail(w, r, ss.view, ss.view.Errorf(parley.EFORBIDDEN, "password.panel"))
 	}
 	return ss.Panel
 }

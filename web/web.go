@@ -13,6 +13,7 @@ package web
 import (
 	"context"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -253,22 +254,46 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v *view, err error
 	if code == parley.EINTERNAL {
 		s.Log.ErrorContext(r.Context(), "console error", "path", r.URL.Path, "error", err)
 	}
-	status := statusOf(code)
-	msg := parley.ErrorMessage(err)
-	if code == parley.EINTERNAL {
-		msg = v.T("error.internal")
-	}
-	if hint := parley.ErrorHint(err); hint != "" {
-		msg += " " + hint
-	}
 	// htmx swaps only 2xx answers by default; errors go to the page's
 	// alert region through this header, which console.js reads.
 	w.Header().Set("HX-Retarget", "#alerts")
 	w.Header().Set("HX-Reswap", "innerHTML")
-	s.render(w, status, "alert", struct {
+	s.render(w, statusOf(code), "alert", struct {
 		*view
 		Message string
-	}{v, msg})
+	}{v, v.message(err)})
+}
+
+// Errorf is an error whose message is already in the viewer's language.
+func (v *view) Errorf(code, key string, args ...any) error {
+	return localized{parley.Errorf(code, "%s", v.T(key, args...))}
+}
+
+// localized marks an error written for the console's reader.
+type localized struct{ error }
+
+func (l localized) Unwrap() error { return l.error }
+
+// message is what the console says of an error. The core writes its
+// errors in English for API clients, with API words ("type \"template\"");
+// the console says the same in the agent's language, in its own words,
+// keeping the core's details only where they carry information of their own
+// (what exactly was invalid).
+func (v *view) message(err error) string {
+	code := parley.ErrorCode(err)
+	var l localized
+	switch {
+	case errors.As(err, &l):
+		return parley.ErrorMessage(err)
+	case code == parley.EINTERNAL:
+		return v.T("error.internal")
+	case code == parley.EINVALID || code == parley.ECONFLICT:
+		if v.Lang == "en" {
+			return parley.ErrorMessage(err)
+		}
+		return v.T("error."+code, parley.ErrorMessage(err))
+	}
+	return v.T("error." + code)
 }
 
 func statusOf(code string) int {

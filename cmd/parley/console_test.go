@@ -984,3 +984,29 @@ func TestConsoleTemplateVariableMissing(t *testing.T) {
 		t.Errorf("the complete template: %d, %d messages", code, a.count("messages"))
 	}
 }
+
+// TestConsoleErrorsInTheAgentsLanguage: the core's refusals, written in
+// English for API clients, reach agents in their language and the
+// console's words.
+func TestConsoleErrorsInTheAgentsLanguage(t *testing.T) {
+	a := startApp(t)
+	a.addUser("rita@acme.test", "Rita", parley.RoleAgent, "pt", "")
+	a.inbound("5511933330009", "oi", time.Now().Add(-25*time.Hour))
+	list, _, _ := a.m.DB.ListConversations(context.Background(), a.tenantA.ID, store.ConversationFilter{})
+	b := a.browser()
+	b.signIn("rita@acme.test")
+	code, _, body := b.req("POST", "/console/c/"+list[0].ID+"/send", url.Values{"text": {"oi"}}, map[string]string{"HX-Request": "true"})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "A janela de 24 horas está fechada") || strings.Contains(body, `type \"template\"`) {
+		t.Errorf("a free text into a closed window, for a Portuguese agent: %d %s", code, body)
+	}
+	if _, _, body := b.req("GET", "/console/c/cv_nonexistent", nil, map[string]string{"HX-Request": "true"}); !strings.Contains(body, "Não encontrado") {
+		t.Errorf("a missing conversation, for a Portuguese agent: %s", body)
+	}
+	// A CRM user's browser in Spanish, with an expired or forged panel link.
+	es := a.browser()
+	es.lang = "es-MX,es;q=0.9"
+	code, _, body = es.req("GET", "/panel?phone=%2B5511933330009&panel_token=forged", nil, nil)
+	if code != http.StatusUnauthorized || !strings.Contains(body, "Este enlace del panel caducó") {
+		t.Errorf("a forged panel link in Spanish: %d %s", code, body)
+	}
+}
