@@ -22,6 +22,7 @@ const (
 	PrefixUser         = "usr"
 	PrefixTeam         = "team"
 	PrefixQuickReply   = "qr"
+	PrefixConnector    = "crm"
 )
 
 // crockford is Crockford's base32 alphabet: no I, L, O or U, so IDs survive

@@ -87,6 +87,6 @@ func (s *Server) linkRecord(ctx context.Context, a *Auth, record, number string)
 		if err != nil {
 			return err
 		}
-		return tx.LinkRecord(ctx, a.Tenant.ID, c.ID, r, a.Actor())
+		return tx.LinkRecord(ctx, a.Tenant.ID, c.ID, parley.RecordLink{Record: r}, a.Actor())
 	})
 }

@@ -154,6 +154,7 @@ var catalog = map[string]entry{
 	"contact.language":     {"Language", "Idioma", "Idioma"},
 	"contact.consent":      {"Marketing consent", "Consentimento de marketing", "Consentimiento de marketing"},
 	"contact.crm":          {"CRM", "CRM", "CRM"},
+	"contact.primary":      {"primary", "principal", "principal"},
 	"contact.no_records":   {"Not linked to a CRM record.", "Não vinculado a um registro do CRM.", "No vinculado a ningún registro del CRM."},
 	"contact.earlier":      {"Other conversations", "Outras conversas", "Otras conversaciones"},
 	"contact.no_earlier":   {"None.", "Nenhuma.", "Ninguna."},

@@ -134,8 +134,8 @@ type convData struct {
 	Teams        []*parley.Team
 	QuickReplies []*parley.QuickReply
 	Others       []*parley.Conversation
-	Records      []parley.Record // the CRM records the contact is linked to
-	MediaRules   string          // JSON, for the composer's checks before upload
+	Records      []recordView // the CRM records the contact is linked to
+	MediaRules   string       // JSON, for the composer's checks before upload
 }
 
 // WindowOpen reports whether free text may be sent now.
@@ -171,7 +171,7 @@ func (s *Server) loadConversation(ctx context.Context, ss *session, c *parley.Co
 	if err != nil {
 		return nil, err
 	}
-	if d.Records, err = s.DB.RecordsOf(ctx, ss.Tenant.ID, c.ContactID); err != nil {
+	if d.Records, err = s.recordViews(ctx, ss.Tenant.ID, c.ContactID); err != nil {
 		return nil, err
 	}
 	for _, o := range others {
@@ -366,4 +366,35 @@ func (s *Server) supervisorPage(w http.ResponseWriter, r *http.Request, ss *sess
 		d.Sort = "waiting"
 	}
 	s.render(w, http.StatusOK, "supervisor", d)
+}
+
+// recordView is a CRM record as the sidebar lists it, with its address in
+// the CRM when the connector that found it knows one.
+type recordView struct {
+	parley.RecordLink
+	URL string
+}
+
+func (s *Server) recordViews(ctx context.Context, tenantID, contactID string) ([]recordView, error) {
+	links, err := s.DB.RecordsOf(ctx, tenantID, contactID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]recordView, len(links))
+	connectors := map[string]*parley.Connector{}
+	for i, l := range links {
+		out[i].RecordLink = l
+		if l.ConnectorID == "" {
+			continue
+		}
+		c, ok := connectors[l.ConnectorID]
+		if !ok {
+			c, _ = s.DB.FindConnector(ctx, tenantID, l.ConnectorID) // gone: the link stays, without an address
+			connectors[l.ConnectorID] = c
+		}
+		if c != nil && c.Dataverse != nil {
+			out[i].URL = c.Dataverse.DeepLink(l.Record)
+		}
+	}
+	return out, nil
 }
