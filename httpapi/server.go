@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/crm"
 	"github.com/parleyhq/parley/messaging"
 	"github.com/parleyhq/parley/panel"
 	"github.com/parleyhq/parley/realtime"
@@ -46,6 +47,8 @@ type Server struct {
 	}
 	// Panels signs the tokens that open the chat panel in a CRM.
 	Panels *panel.Signer
+	// CRM manages the tenants' CRM connectors.
+	CRM *crm.Service
 
 	api      huma.API
 	mux      *http.ServeMux
@@ -69,6 +72,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	s.registerMedia()
 	s.registerTenant()
 	s.registerPanelTokens()
+	s.registerConnectors()
 
 	s.mux.Handle("GET /v1/events", s.requireKey(http.HandlerFunc(s.events)))
 	s.mux.Handle("GET /v1/media/{id}", s.requireKey(http.HandlerFunc(s.downloadMedia)))

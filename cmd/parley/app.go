@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/blob"
+	"github.com/parleyhq/parley/crm"
 	"github.com/parleyhq/parley/httpapi"
 	"github.com/parleyhq/parley/jobs"
 	"github.com/parleyhq/parley/messaging"
@@ -53,6 +54,7 @@ type Main struct {
 	Server    *httpapi.Server
 	Web       *web.Server
 	Panels    *panel.Signer
+	CRM       *crm.Service
 
 	ln      net.Listener
 	http    *http.Server
@@ -104,6 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 		loops = max(2, runtime.GOMAXPROCS(0))
 	}
 	m.Ingester = m.Messaging.NewIngester(loops, 512)
+	m.CRM = &crm.Service{DB: m.DB, Log: m.Log}
 	return nil
 }
 
@@ -160,7 +163,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Web = &web.Server{DB: m.DB, Messaging: m.Messaging, Broker: m.Broker, Limiter: ratelimit.New(m.DB), Log: m.Log,
 		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://")}
 	m.Server = &httpapi.Server{DB: m.DB, Messaging: m.Messaging, Ingester: m.Ingester, Broker: m.Broker, Log: m.Log,
-		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels}
+		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM}
 	handler, err := m.Server.Handler()
 	if err != nil {
 		ln.Close()
