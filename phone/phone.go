@@ -431,10 +431,15 @@ var languages = map[string]string{
 
 // Language guesses the language of a number's owner from its country,
 // or returns "".
-func Language(e164 string) string {
+func Language(e164 string) string { return languages[Region(e164)] }
+
+// Region is the country of a number (ISO 3166 code, such as "BR"), or "".
+// A CRM record that holds "(11) 98765-4321" is read in the country of the
+// customer whose number it is being compared with.
+func Region(e164 string) string {
 	n, err := phonenumbers.Parse(e164, "")
 	if err != nil {
 		return ""
 	}
-	return languages[phonenumbers.GetRegionCodeForNumber(n)]
+	return phonenumbers.GetRegionCodeForNumber(n)
 }
