@@ -9,6 +9,7 @@
 //	parley user create …         create a console user (agent, supervisor or admin)
 //	parley version               print the version
 //	parley bench ingest          measure webhook ingestion
+//	parley dynamics solution …   build the Dynamics 365 solution that adds the WhatsApp button
 package main
 
 import (
@@ -64,6 +65,9 @@ Usage:
                                 the first sign-in, unless one is given
   parley version                print the version
   parley bench ingest           measure webhook ingestion (see docs/performance.md)
+  parley dynamics solution --base-url URL [--out FILE] [--tables lead,contact,account]
+                                build the Dynamics 365 solution zip that adds a WhatsApp button
+                                to the tables' forms (parley dynamics help lists more)
 
 Configuration comes from the environment, overridden by flags (parley serve -h):
   PARLEY_ADDR          listen address (default :8080)
@@ -93,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runUser(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "dynamics":
+		return runDynamics(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "parley", version)
 		return nil
