@@ -59,9 +59,10 @@ type DB struct {
 
 	instance string // names this process in event notifications
 
-	mu          sync.Mutex
-	onWrite     []func() // called after each committed write transaction
-	subscribers []func([]parley.Event)
+	mu           sync.Mutex
+	onWrite      []func() // called after each committed write transaction
+	beforeCommit []func(context.Context, *Tx, []parley.Event) error
+	subscribers  []func([]parley.Event)
 
 	stmts     sync.Map // SQL text → *sql.Stmt prepared on the SQLite writer
 	stmtCount atomic.Int64
@@ -217,6 +218,17 @@ func (db *DB) OnWrite(f func()) {
 	db.mu.Unlock()
 }
 
+// BeforeCommit registers f to run at the end of every write transaction
+// that recorded events, inside it, with those events. What f writes
+// commits or rolls back with them: the CRM log uses it to queue each
+// message for its CRM in the transaction that stores the message, so that
+// nothing is logged that did not happen, and nothing that happened is lost.
+func (db *DB) BeforeCommit(f func(ctx context.Context, tx *Tx, events []parley.Event) error) {
+	db.mu.Lock()
+	db.beforeCommit = append(db.beforeCommit, f)
+	db.mu.Unlock()
+}
+
 // Tx is a write transaction. Use it through DB.InTx.
 type Tx struct {
 	*sql.Tx
@@ -316,6 +328,17 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) error {
 	if err := f(tx); err != nil {
 		stx.Rollback()
 		return err
+	}
+	if len(tx.events) > 0 {
+		db.mu.Lock()
+		hooks := db.beforeCommit
+		db.mu.Unlock()
+		for _, h := range hooks {
+			if err := h(ctx, tx, tx.events); err != nil {
+				stx.Rollback()
+				return err
+			}
+		}
 	}
 	if err := tx.flushEvents(ctx); err != nil {
 		stx.Rollback()
