@@ -45,7 +45,9 @@ func TestCRMOutboxAndSync(t *testing.T) {
 			t.Fatalf("a contact never looked up has %v", at)
 		}
 		inTx(t, db, func(tx *store.Tx) (any, error) { return nil, tx.SetLookedUp(ctx, c.ID, contact.ID, b.now) })
-		inTx(t, db, func(tx *store.Tx) (any, error) { return nil, tx.SetLookedUp(ctx, c.ID, contact.ID, b.now.Add(time.Minute)) })
+		inTx(t, db, func(tx *store.Tx) (any, error) {
+			return nil, tx.SetLookedUp(ctx, c.ID, contact.ID, b.now.Add(time.Minute))
+		})
 		if at, _ := db.LookedUp(ctx, c.ID, contact.ID); !at.Equal(b.now.Add(time.Minute)) {
 			t.Fatalf("LookedUp = %v", at)
 		}
@@ -59,8 +61,12 @@ func TestCRMOutboxAndSync(t *testing.T) {
 		if l, _ := db.DeltaLink(ctx, c.ID, "lead"); l != "" {
 			t.Fatalf("a new delta link %q", l)
 		}
-		inTx(t, db, func(tx *store.Tx) (any, error) { return nil, tx.SetDeltaLink(ctx, c.ID, "lead", "https://x/leads?$deltatoken=1") })
-		inTx(t, db, func(tx *store.Tx) (any, error) { return nil, tx.SetDeltaLink(ctx, c.ID, "lead", "https://x/leads?$deltatoken=2") })
+		inTx(t, db, func(tx *store.Tx) (any, error) {
+			return nil, tx.SetDeltaLink(ctx, c.ID, "lead", "https://x/leads?$deltatoken=1")
+		})
+		inTx(t, db, func(tx *store.Tx) (any, error) {
+			return nil, tx.SetDeltaLink(ctx, c.ID, "lead", "https://x/leads?$deltatoken=2")
+		})
 		if l, _ := db.DeltaLink(ctx, c.ID, "lead"); l != "https://x/leads?$deltatoken=2" {
 			t.Fatalf("DeltaLink = %q", l)
 		}
