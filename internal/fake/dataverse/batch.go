@@ -273,7 +273,7 @@ func (s *Server) runBatch(c *call, items []batchItem) reply {
 	if c.prefer.continueOnError {
 		h.Set("Preference-Applied", "odata.continue-on-error")
 	}
-	return reply{status: status, header: h, body: b.Bytes()}
+	return reply{status: status, header: h, body: b.Bytes(), throttleCounted: status == http.StatusTooManyRequests}
 }
 
 // runItem runs one request or change set, writes its answer as a part of

@@ -231,6 +231,9 @@ type reply struct {
 	status int
 	header http.Header
 	body   []byte
+	// throttleCounted is set on a $batch stopped by a 429 inside it,
+	// which Stats already counted.
+	throttleCounted bool
 }
 
 func (r reply) write(w http.ResponseWriter) {
@@ -297,7 +300,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, body []byte) {
 	i := s.logRequest(Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body})
 	rep := s.handle(r, body)
 	s.requests[i].Status = rep.status
-	if rep.status == http.StatusTooManyRequests {
+	if rep.status == http.StatusTooManyRequests && !rep.throttleCounted {
 		s.stats.Throttled++
 	}
 	s.mu.Unlock()

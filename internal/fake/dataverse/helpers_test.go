@@ -89,7 +89,7 @@ func send(t *testing.T, s *Server, method, target, body string, headers ...strin
 		if v = strings.TrimSpace(v); v == "" {
 			req.Header.Del(k)
 		} else {
-			req.Header.Add(k, v)
+			req.Header.Set(k, v)
 		}
 	}
 	resp, err := http.DefaultClient.Do(req)
