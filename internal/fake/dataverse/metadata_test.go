@@ -212,4 +212,3 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
-
