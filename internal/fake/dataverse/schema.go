@@ -61,8 +61,10 @@ func (c *column) prop() string {
 }
 
 // altKey is an alternate key. Dataverse builds its index in the background
-// (EntityKeyIndexStatus); the fake builds it at once, and marks the key
-// Failed when existing rows already break it, as the index job would.
+// (EntityKeyIndexStatus): a key created through the metadata API is
+// Pending until a client has read it so, then Active, or Failed when
+// existing rows already break it, as the index job would. AddAlternateKey
+// makes it Active at once.
 type altKey struct {
 	name, schema, display, metaID string
 	cols                          []string
