@@ -124,19 +124,40 @@ type CRMTable struct {
 	NameColumn string `json:"name_column"`
 	// PhoneColumns hold phone numbers, as free text.
 	PhoneColumns []string `json:"phone_columns"`
+	// WatchColumns are the columns whose changes are written in the
+	// thread of the linked contacts and published as crm.record.changed
+	// events (e.g. statuscode: "Lead status: Qualified").
+	WatchColumns []string `json:"watch_columns,omitempty"`
+}
+
+// Columns are the columns Parley reads of the table's records: the ID,
+// the name, the phones and the watched columns, each once.
+func (t CRMTable) Columns() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range append(append([]string{t.IDColumn, t.NameColumn}, t.PhoneColumns...), t.WatchColumns...) {
+		if c != "" && !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // DefaultCRMTables are Dynamics' own tables with phones, contact first: a
 // contact is the person, a lead may become one, an account is a company.
 func DefaultCRMTables() []CRMTable {
 	return []CRMTable{
-		{Name: "contact", EntitySet: "contacts", IDColumn: "contactid", NameColumn: "fullname", PhoneColumns: []string{"mobilephone", "telephone1"}},
-		{Name: "lead", EntitySet: "leads", IDColumn: "leadid", NameColumn: "fullname", PhoneColumns: []string{"mobilephone", "telephone1"}},
-		{Name: "account", EntitySet: "accounts", IDColumn: "accountid", NameColumn: "name", PhoneColumns: []string{"telephone1"}},
+		{Name: "contact", EntitySet: "contacts", IDColumn: "contactid", NameColumn: "fullname", PhoneColumns: []string{"mobilephone", "telephone1"},
+			WatchColumns: []string{"statecode", "_ownerid_value"}},
+		{Name: "lead", EntitySet: "leads", IDColumn: "leadid", NameColumn: "fullname", PhoneColumns: []string{"mobilephone", "telephone1"},
+			WatchColumns: []string{"statuscode", "_ownerid_value"}},
+		{Name: "account", EntitySet: "accounts", IDColumn: "accountid", NameColumn: "name", PhoneColumns: []string{"telephone1"},
+			WatchColumns: []string{"statecode", "_ownerid_value"}},
 	}
 }
 
-var column = regexp.MustCompile(`^[a-z][a-z0-9_]{0,99}$`)
+var column = regexp.MustCompile(`^_?[a-z][a-z0-9_]{0,99}$`)
 
 // CheckTables reports the first malformed table. An entity set, ID column
 // and name column left empty are derived from the logical name the way
@@ -164,7 +185,7 @@ func CheckTables(ts []CRMTable) ([]CRMTable, error) {
 		if len(t.PhoneColumns) == 0 {
 			return nil, Errorf(EINVALID, "The table %s needs at least one phone column.", t.Name)
 		}
-		for _, c := range append([]string{t.EntitySet, t.IDColumn, t.NameColumn}, t.PhoneColumns...) {
+		for _, c := range append(append([]string{t.EntitySet, t.IDColumn, t.NameColumn}, t.PhoneColumns...), t.WatchColumns...) {
 			if c != "" && !column.MatchString(c) {
 				return nil, Errorf(EINVALID, "%q is not a column or entity set name.", c)
 			}

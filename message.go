@@ -235,6 +235,22 @@ type System struct {
 	Kind    string `json:"kind"`
 	Body    string `json:"body,omitempty"`
 	NewWAID string `json:"new_wa_id,omitempty"`
+
+	// Record and Changes describe a change to a linked CRM record (Kind
+	// SystemCRMChange). They are kept apart from Body so that the thread
+	// can say "Lead status: Qualified" in each agent's language.
+	Record  *RecordLink    `json:"record,omitempty"`
+	Changes []ColumnChange `json:"changes,omitempty"`
+}
+
+// SystemCRMChange is the kind of the thread line a CRM change writes.
+const SystemCRMChange = "crm.record.changed"
+
+// ColumnChange is one column of a CRM record with its new value, as the
+// CRM formats it for people ("Qualified", not 3).
+type ColumnChange struct {
+	Column string `json:"column"`
+	Value  string `json:"value"`
 }
 
 // Unsupported keeps what Parley could not interpret, so nothing is dropped.

@@ -8,25 +8,125 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/jobs"
 	"github.com/parleyhq/parley/store"
 )
 
 // Client is one connector's CRM, as the service needs it. Each adapter
-// implements it; the service opens one per connector through Open.
+// implements it; the service opens one per connector through Open and
+// keeps it, so that its tokens and its request limit are shared.
 type Client interface {
 	// Check proves the credentials work, by asking the CRM who Parley is.
 	Check(ctx context.Context) error
+	// Candidates returns the records of a table whose phone columns may
+	// hold the number (see PhoneFilter), with the table's Columns. The
+	// service decides which are the customer's with SamePhone.
+	Candidates(ctx context.Context, t parley.CRMTable, e164 string) ([]Row, error)
+	// CreateLead creates a lead and returns its ID.
+	CreateLead(ctx context.Context, l Lead) (string, error)
+	// Log writes messages as activities on their records, in order. It is
+	// an upsert by message ID: a message logged twice is one activity.
+	Log(ctx context.Context, acts []Activity) error
+	// Values reads columns of one record as people read them (the names
+	// of choices and lookups); a column without a value is absent.
+	Values(ctx context.Context, t parley.CRMTable, id string, columns []string) (map[string]string, error)
+	// Changes returns a table's records changed since link, with the
+	// table's Columns, and the link to read the next changes from. An
+	// empty link reads every record and starts tracking; an expired one
+	// fails with ErrDeltaExpired.
+	Changes(ctx context.Context, t parley.CRMTable, link string) (Changes, error)
 }
 
-// Service manages connectors and runs the CRM work of every tenant.
+// Row is a CRM record: its ID and the columns read, formatted.
+type Row struct {
+	ID     string
+	Values map[string]string
+}
+
+// Lead is a lead created for an unknown number.
+type Lead struct {
+	FirstName, LastName string
+	Phone               string // E.164
+	// Source says where the lead came from ("WhatsApp").
+	Source string
+}
+
+// Activity is a message as the CRM logs it.
+type Activity struct {
+	MessageID string
+	// Regarding is the record the activity is logged on, in Table.
+	Regarding parley.Record
+	Table     parley.CRMTable
+	Subject   string
+	Inbound   bool
+	Status    parley.Status
+	Body      string
+	MediaLink string
+	From, To  string
+	Channel   string
+	// Conversation is Parley's conversation ID.
+	Conversation string
+	VendorError  string
+	At           time.Time
+}
+
+// Changes are a table's changes since the last read.
+type Changes struct {
+	Rows    []Row
+	Deleted []string // IDs of deleted records
+	Link    string   // where to read the next changes from
+}
+
+// ErrDeltaExpired is a change-tracking position the CRM no longer knows
+// (Dataverse keeps them for a configurable number of days): the table is
+// read in full again.
+var ErrDeltaExpired = errors.New("crm: change tracking position expired")
+
+// RetryError is the CRM asking to be called again later: throttling or an
+// outage. The work waits (the job is snoozed) instead of failing.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Service manages connectors and runs the CRM work of every tenant: it
+// logs messages (log.go), finds records (lookup.go) and follows changes
+// (changes.go).
 type Service struct {
-	DB  *store.DB
-	Log *slog.Logger
+	DB   *store.DB
+	Jobs *jobs.Queue
+	Log  *slog.Logger
 	// Open makes the client for a connector. Tests replace it.
 	Open func(*parley.Connector) (Client, error)
+	// BaseURL is Parley's public address, for links to media in the log.
+	BaseURL string
+	// LookupTTL is how long a contact's records are trusted before the
+	// CRM is asked again (10 minutes by default); CRM changes to a
+	// record or a phone forget them sooner.
+	LookupTTL time.Duration
+	// PollEvery is how often change tracking is read (30 s by default).
+	PollEvery time.Duration
+
+	mu      sync.Mutex
+	clients map[string]openClient // by connector ID
+	tenants atomic.Pointer[map[string]string]
+}
+
+// openClient is a connector's client and the settings it was opened with.
+type openClient struct {
+	client  Client
+	updated time.Time
 }
 
 // ConnectorInput connects a tenant to its CRM, or changes the connection.
@@ -71,7 +171,7 @@ func (s *Service) Connect(ctx context.Context, tenantID string, in ConnectorInpu
 	if err := s.DB.CreateConnector(ctx, c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return c, s.Forget(ctx, c.ID)
 }
 
 // Update changes a connector. Settings left empty keep their values, so a
@@ -109,7 +209,16 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, in ConnectorI
 	if err := s.DB.UpdateConnector(ctx, c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return c, s.Forget(ctx, c.ID)
+}
+
+// Delete disconnects a tenant's CRM. Messages still waiting to be logged
+// are dropped with it; record links stay on the contacts.
+func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	if err := s.DB.DeleteConnector(ctx, tenantID, id); err != nil {
+		return err
+	}
+	return s.Forget(ctx, id)
 }
 
 // apply checks a connector's settings and sets the optional ones given.
@@ -158,4 +267,36 @@ func newKey() string {
 	var b [24]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// RecordValues reads columns of one of a tenant's CRM records as people
+// read them, for template variables bound to record.<column>. A table the
+// connector does not list is read by Dataverse's naming (lead → leads).
+func (s *Service) RecordValues(ctx context.Context, tenantID string, rec parley.Record, columns []string) (map[string]string, error) {
+	conn, err := s.DB.ConnectorOf(ctx, tenantID, parley.ConnectorDataverse)
+	if err != nil {
+		return nil, err
+	}
+	c, cl, err := s.connector(ctx, conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := c.Table(rec.Table)
+	if !ok {
+		derived, err := parley.CheckTables([]parley.CRMTable{{Name: rec.Table, PhoneColumns: []string{"telephone1"}}})
+		if err != nil {
+			return nil, err
+		}
+		t = derived[0]
+	}
+	return cl.Values(ctx, t, rec.ID, columns)
+}
+
+// Forget drops what the service keeps of a connector after it changed or
+// was deleted, and reloads which tenants have one.
+func (s *Service) Forget(ctx context.Context, connectorID string) error {
+	s.mu.Lock()
+	delete(s.clients, connectorID)
+	s.mu.Unlock()
+	return s.refreshTenants(ctx)
 }

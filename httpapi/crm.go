@@ -156,6 +156,6 @@ func (s *Server) registerConnectors() {
 		func(ctx context.Context, a *Auth, in *struct {
 			ID string `path:"id"`
 		}) (*struct{}, error) {
-			return nil, s.DB.DeleteConnector(ctx, a.Tenant.ID, in.ID)
+			return nil, s.CRM.Delete(ctx, a.Tenant.ID, in.ID)
 		})
 }

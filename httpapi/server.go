@@ -78,6 +78,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	s.mux.Handle("GET /v1/media/{id}", s.requireKey(http.HandlerFunc(s.downloadMedia)))
 	s.mux.HandleFunc("GET /webhooks/meta", s.metaHandshake)
 	s.mux.HandleFunc("POST /webhooks/meta", s.metaWebhook)
+	s.mux.HandleFunc("POST /webhooks/dataverse/{connector}", s.dataverseWebhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /about", s.root)
 	s.mux.HandleFunc("GET /about/parley.css", s.static)

@@ -16,6 +16,20 @@ import (
 	"github.com/parleyhq/parley/whatsapp/meta"
 )
 
+// readBody reads a webhook's body, refusing one larger than limit with
+// 413 (ETOOLARGE).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, parley.Errorf(parley.ETOOLARGE, "The body is larger than %d bytes.", limit)
+		}
+		return nil, parley.Errorf(parley.EINVALID, "Could not read the body.")
+	}
+	return body, nil
+}
+
 // metaHandshake answers Meta's webhook verification: the challenge, if the
 // verify token is one of a channel's.
 func (s *Server) metaHandshake(w http.ResponseWriter, r *http.Request) {
@@ -35,14 +49,9 @@ func (s *Server) metaHandshake(w http.ResponseWriter, r *http.Request) {
 // in the delivery is committed, and 401 without storing anything when the
 // signature does not match the app secret of every number it names.
 func (s *Server) metaWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	body, err := readBody(w, r, maxWebhookBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, r, s.Log, parley.Errorf(parley.ETOOLARGE, "The body is larger than %d bytes.", maxWebhookBody))
-			return
-		}
-		writeError(w, r, s.Log, parley.Errorf(parley.EINVALID, "Could not read the body."))
+		writeError(w, r, s.Log, err)
 		return
 	}
 	ctx := r.Context()

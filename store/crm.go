@@ -142,6 +142,20 @@ func (db *DB) DeleteConnector(ctx context.Context, tenantID, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return parley.Errorf(parley.ENOTFOUND, "Connector not found.")
 		}
+		// What was waiting for this CRM goes with it: a new connector
+		// starts from its own messages, not the old one's backlog.
+		for _, table := range []string{"crm_outbox", "crm_lookups", "crm_sync", "crm_snapshots"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE connector_id = $1`, id); err != nil {
+				return fmt.Errorf("store: delete connector: %w", err)
+			}
+		}
+		// What was waiting for this CRM goes with it: a new connector
+		// starts from its own messages, not the old one's backlog.
+		for _, table := range []string{"crm_outbox", "crm_lookups", "crm_sync", "crm_snapshots"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE connector_id = $1`, id); err != nil {
+				return fmt.Errorf("store: delete connector: %w", err)
+			}
+		}
 		return nil
 	})
 }
