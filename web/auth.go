@@ -34,7 +34,8 @@ type session struct {
 	User   *parley.User
 	Tenant *parley.Tenant
 	// Panel is set for requests authenticated by a panel token, whose
-	// token is then carried on the panel's links.
+	// token is then carried on the panel's links, or by the session
+	// cookie of a panel signed in inside a CRM's iframe.
 	Panel      bool
 	PanelToken string
 	view       *view
@@ -72,8 +73,13 @@ func NewPassword() string {
 // email takes as long as a wrong password and reveals nothing.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("parley dummy password"), bcrypt.DefaultCost)
 
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte("parley session\x00" + token))
+func hashToken(token string) string { return hashSecret("parley session", token) }
+
+// hashSecret is how a secret handed to a browser is kept: a SHA-256 of
+// it, under a label of its kind, so that a session token and a sign-in
+// code never hash alike.
+func hashSecret(kind, secret string) string {
+	sum := sha256.Sum256([]byte(kind + "\x00" + secret))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -152,15 +158,39 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *parley.
 // Signing in ends here; tools that drive the console (the SSE benchmark)
 // use it to skip the password.
 func (s *Server) NewSession(ctx context.Context, u *parley.User) (*http.Cookie, error) {
-	var raw [32]byte
-	rand.Read(raw[:])
-	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	c, err := s.createSession(ctx, u, sessionCookie)
+	if err != nil {
+		return nil, err
+	}
+	c.Secure, c.SameSite = s.SecureCookies, http.SameSiteLaxMode
+	return c, nil
+}
+
+// newPanelSession starts a session for the panel in a CRM's iframe, and
+// returns its cookie. The iframe is a cross-site context, where a browser
+// sends and keeps only SameSite=None cookies, which must be Secure; and
+// where browsers that block third-party cookies still keep Partitioned
+// ones (CHIPS), in a jar of the CRM's site. Browsers take Secure cookies
+// from http://localhost, so this works in development too, but elsewhere
+// it needs HTTPS.
+func (s *Server) newPanelSession(ctx context.Context, u *parley.User) (*http.Cookie, error) {
+	c, err := s.createSession(ctx, u, panelSessionCookie)
+	if err != nil {
+		return nil, err
+	}
+	c.Secure, c.SameSite, c.Partitioned = true, http.SameSiteNoneMode, true
+	return c, nil
+}
+
+// createSession records a new session of u, whose token only the cookie
+// holds (the database keeps its hash).
+func (s *Server) createSession(ctx context.Context, u *parley.User, name string) (*http.Cookie, error) {
+	token := randomToken()
 	expires := s.DB.Now().Add(sessionTTL)
 	if err := s.DB.CreateSession(ctx, u, hashToken(token), expires); err != nil {
 		return nil, err
 	}
-	return &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: expires, HttpOnly: true,
-		Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode}, nil
+	return &http.Cookie{Name: name, Value: token, Path: "/", Expires: expires, HttpOnly: true}, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -198,9 +228,15 @@ func (s *Server) authenticate(r *http.Request) (*session, error) {
 	if tok := r.URL.Query().Get(panelParam); tok != "" {
 		return s.panelSession(r.Context(), tok)
 	}
+	// The console's cookie, else the one of a panel signed in inside a
+	// CRM's iframe, which acts as the panel does.
+	panel := false
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return nil, parley.Errorf(parley.EUNAUTHORIZED, "Sign in first.")
+		panel = true
+		if c, err = r.Cookie(panelSessionCookie); err != nil || c.Value == "" {
+			return nil, parley.Errorf(parley.EUNAUTHORIZED, "Sign in first.")
+		}
 	}
 	u, err := s.DB.SessionUser(r.Context(), hashToken(c.Value))
 	if err != nil {
@@ -210,7 +246,7 @@ func (s *Server) authenticate(r *http.Request) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{User: u, Tenant: t}, nil
+	return &session{User: u, Tenant: t, Panel: panel}, nil
 }
 
 // requireUser runs h for signed-in users, and sends others to sign in.
@@ -226,6 +262,12 @@ func (s *Server) requireUser(h func(http.ResponseWriter, *http.Request, *session
 				return
 			}
 			s.fail(w, r, v, v.Errorf(parley.EUNAUTHORIZED, "panel.bad_token"))
+			return
+		}
+		if err != nil && r.URL.Path == "/panel" && s.OIDC != nil {
+			// In a CRM's iframe without a token: the agent signs in
+			// with Microsoft.
+			s.panelSignIn(w, r)
 			return
 		}
 		if err != nil {

@@ -68,7 +68,7 @@ func TestCatalog(t *testing.T) {
 		}
 		return nil
 	})
-	for _, f := range []string{"auth.go", "compose.go", "console.go", "manage.go", "panel.go", "web.go", "media.go", "password.go", "events.go", "fanout.go", "access.go"} {
+	for _, f := range []string{"auth.go", "compose.go", "console.go", "manage.go", "panel.go", "web.go", "media.go", "password.go", "events.go", "fanout.go", "access.go", "oidc.go"} {
 		b, err := goFiles.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -44,6 +44,9 @@ type Server struct {
 	Panels *panel.Signer
 	// SecureCookies marks cookies Secure; set when served over HTTPS.
 	SecureCookies bool
+	// OIDC, when set, signs agents in to the panel with Microsoft (see
+	// oidc.go); nil leaves the panel to tokens and console sessions.
+	OIDC *OIDC
 
 	tpl    *template.Template
 	assets *assets
@@ -100,6 +103,9 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	user("POST /console/quick-replies", s.addQuickReply)
 	user("POST /console/quick-replies/{id}/delete", s.deleteQuickReply)
 	user("GET /panel", s.panelPage)
+	if s.OIDC != nil {
+		s.registerOIDC(mux, page)
+	}
 	return nil
 }
 
@@ -140,7 +146,14 @@ func (s *Server) headers(h http.Handler) http.Handler {
 			"media-src 'self' blob:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "+ancestors)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if strings.HasPrefix(r.URL.Path, oidcPath) {
+			// The sign-in popup must keep its opener, the panel in a
+			// CRM's page, to post it the sign-in: same-origin would cut
+			// it off, since the CRM's page is of another origin.
+			hd.Set("Cross-Origin-Opener-Policy", "unsafe-none")
+		} else {
+			hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		}
 		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
 		hd.Set("Cache-Control", "no-store")
 		h.ServeHTTP(w, r)

@@ -159,9 +159,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.ln = ln
 	m.baseURL = m.Config.baseURL(ln.Addr())
+	signIn, err := m.Config.oidc(m.baseURL)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m.Panels.Now = m.DB.Now
 	m.Web = &web.Server{DB: m.DB, Messaging: m.Messaging, Broker: m.Broker, Limiter: ratelimit.New(m.DB), Log: m.Log,
-		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://")}
+		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://"),
+		OIDC: signIn}
 	m.Server = &httpapi.Server{DB: m.DB, Messaging: m.Messaging, Ingester: m.Ingester, Broker: m.Broker, Log: m.Log,
 		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM}
 	handler, err := m.Server.Handler()

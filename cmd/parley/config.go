@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/web"
 )
 
 // durationValue is a flag.Value for a positive duration.
@@ -46,6 +48,15 @@ type Config struct {
 	// FrameAncestors are the origins allowed to embed the chat panel,
 	// such as "https://*.dynamics.com".
 	FrameAncestors string
+	// OIDCIssuer turns on "Sign in with Microsoft" in the panel:
+	// https://login.microsoftonline.com/<tenant>/v2.0, or
+	// …/organizations/v2.0 with OIDCTenants. See docs/microsoft-sign-in.md.
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	// OIDCTenants are the Entra directories (tenant IDs, spaces or
+	// commas) whose users may sign in; required by a multi-tenant issuer.
+	OIDCTenants string
 }
 
 // DefaultConfig reads the environment.
@@ -59,12 +70,30 @@ func DefaultConfig() Config {
 		LogLevel:    env("PARLEY_LOG_LEVEL", "info"),
 
 		FrameAncestors: os.Getenv("PARLEY_FRAME_ANCESTORS"),
+
+		OIDCIssuer:       os.Getenv("PARLEY_OIDC_ISSUER"),
+		OIDCClientID:     os.Getenv("PARLEY_OIDC_CLIENT_ID"),
+		OIDCClientSecret: os.Getenv("PARLEY_OIDC_CLIENT_SECRET"),
+		OIDCTenants:      os.Getenv("PARLEY_OIDC_TENANTS"),
 	}
 }
 
 // frameAncestors splits the configured origins (spaces or commas).
 func (c Config) frameAncestors() []string {
 	return strings.FieldsFunc(c.FrameAncestors, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+// oidc is the panel's Microsoft sign-in, or nil when no issuer is set.
+// The provider sends the browser back to the base URL's callback, which
+// must be registered with it.
+func (c Config) oidc(baseURL string) (*web.OIDC, error) {
+	if c.OIDCIssuer == "" {
+		return nil, nil
+	}
+	o := &web.OIDC{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret,
+		RedirectURL: strings.TrimRight(baseURL, "/") + "/auth/oidc/callback",
+		Tenants:     strings.FieldsFunc(c.OIDCTenants, func(r rune) bool { return r == ' ' || r == ',' })}
+	return o, o.Check()
 }
 
 func env(name, def string) string {
@@ -83,9 +112,15 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (PARLEY_LOG_LEVEL)")
 	fs.StringVar(&c.FrameAncestors, "frame-ancestors", c.FrameAncestors,
 		"origins allowed to embed the chat panel, e.g. https://*.dynamics.com (PARLEY_FRAME_ANCESTORS)")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", c.OIDCIssuer,
+		"OpenID Connect issuer for signing in to the panel with Microsoft, e.g. https://login.microsoftonline.com/<tenant>/v2.0; empty turns it off (PARLEY_OIDC_ISSUER)")
+	fs.StringVar(&c.OIDCClientID, "oidc-client-id", c.OIDCClientID, "the application (client) ID registered with the issuer (PARLEY_OIDC_CLIENT_ID)")
+	fs.StringVar(&c.OIDCTenants, "oidc-tenants", c.OIDCTenants,
+		"Entra tenant IDs whose users may sign in; required with the organizations issuer (PARLEY_OIDC_TENANTS)")
 	fs.Var(&durationValue{&c.ReconcileWait}, "reconcile-wait",
 		"how long a send whose outcome is unknown waits for the provider's status before it is sent again (PARLEY_RECONCILE_WAIT, default 2m)")
-	// The master key has no flag: command lines show up in process lists.
+	// The master key and the OIDC client secret (PARLEY_OIDC_CLIENT_SECRET)
+	// have no flag: command lines show up in process lists.
 }
 
 // parseFlags parses a command's flags over the environment's defaults.
