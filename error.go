@@ -23,6 +23,12 @@ const (
 	EOPTEDOUT            = "opted_out"
 	ETEMPLATENOTAPPROVED = "template_not_approved"
 	ECHANNELUNHEALTHY    = "channel_unhealthy"
+
+	// Template bindings: a send whose variables could not all be filled
+	// from the record, the contact and the bindings; bindings naming
+	// variables the template does not have.
+	ETEMPLATEUNFILLED = "template_unfilled"
+	EUNKNOWNVARIABLE  = "unknown_variable"
 )
 
 // Error is an error a user can act on. Its Message is shown to API callers
@@ -32,6 +38,9 @@ type Error struct {
 	Code    string
 	Message string
 	Hint    string
+	// Details lists each problem when there are several (each variable
+	// a template send left unfilled), for callers to show one by one.
+	Details []string
 }
 
 func (e *Error) Error() string {
@@ -85,4 +94,13 @@ func ErrorHint(err error) string {
 		return e.Hint
 	}
 	return ""
+}
+
+// ErrorDetails returns the details of an application error, if any.
+func ErrorDetails(err error) []string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Details
+	}
+	return nil
 }

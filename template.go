@@ -71,8 +71,10 @@ type TemplateButton struct {
 
 // TemplateMessage is a template send: which template, and its parameters.
 type TemplateMessage struct {
-	Name     string `json:"name"`
-	Language string `json:"language"`
+	Name string `json:"name"`
+	// Language may be left out of an API send: Parley then picks it from
+	// the customer's language and the tenant's fallback chain.
+	Language string `json:"language" required:"false"`
 	// Parameters fill a positional body ({{1}}, {{2}}, …) in order.
 	Parameters []string `json:"parameters,omitempty"`
 	// NamedParameters fill a named body ({{first_name}}).

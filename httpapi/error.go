@@ -25,6 +25,8 @@ var codes = map[string]int{
 	parley.EOPTEDOUT:            http.StatusUnprocessableEntity,
 	parley.ETEMPLATENOTAPPROVED: http.StatusUnprocessableEntity,
 	parley.ECHANNELUNHEALTHY:    http.StatusConflict,
+	parley.ETEMPLATEUNFILLED:    http.StatusUnprocessableEntity,
+	parley.EUNKNOWNVARIABLE:     http.StatusUnprocessableEntity,
 	parley.EUNAVAILABLE:         http.StatusBadGateway,
 	parley.EINTERNAL:            http.StatusInternalServerError,
 }
@@ -53,7 +55,7 @@ type APIError struct {
 // ErrorBody is an error's code, message and, when there is something the
 // caller can do instead, a hint.
 type ErrorBody struct {
-	Code    string   `json:"code" doc:"Machine-readable code, such as outside_window, opted_out, template_not_approved, invalid, not_found, forbidden."`
+	Code    string   `json:"code" doc:"Machine-readable code, such as outside_window, opted_out, template_not_approved, template_unfilled, invalid, not_found, forbidden."`
 	Message string   `json:"message" doc:"What went wrong, for people."`
 	Hint    string   `json:"hint,omitempty" doc:"What to do instead."`
 	Details []string `json:"details,omitempty" doc:"Each problem found in the request."`
@@ -108,7 +110,8 @@ func apiError(ctx context.Context, log *slog.Logger, err error) *APIError {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	return &APIError{status: status, Body: ErrorBody{Code: code, Message: parley.ErrorMessage(err), Hint: parley.ErrorHint(err)}}
+	return &APIError{status: status, Body: ErrorBody{Code: code, Message: parley.ErrorMessage(err), Hint: parley.ErrorHint(err),
+		Details: parley.ErrorDetails(err)}}
 }
 
 // writeError writes an error response from a plain net/http handler.

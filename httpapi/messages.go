@@ -32,28 +32,37 @@ type ReactionInput struct {
 	Emoji     string `json:"emoji" doc:"One emoji; empty removes the reaction."`
 }
 
+// TemplateInput is a template send: the template and its parameters, and
+// optionally the CRM record whose columns fill the variables the request
+// leaves out.
+type TemplateInput struct {
+	parley.TemplateMessage
+	FillFromRecord string `json:"fill_from_record,omitempty" doc:"A CRM record, table:id (such as lead:3f2c9a4e-…), to fill the variables left out from the template's bindings (PUT /v1/templates/{name}/bindings). Parameters given win."`
+}
+
 // SendInput is a message to send.
 type SendInput struct {
-	ChannelID   string                  `json:"channel_id" doc:"The number to send from."`
-	To          string                  `json:"to" doc:"The recipient: an E.164 phone number or a contact ID."`
-	Type        string                  `json:"type" enum:"text,template,image,document,audio,video,sticker,interactive,reaction,location"`
-	Text        *TextInput              `json:"text,omitempty"`
-	Template    *parley.TemplateMessage `json:"template,omitempty"`
-	Image       *MediaBody              `json:"image,omitempty"`
-	Document    *MediaBody              `json:"document,omitempty"`
-	Audio       *MediaBody              `json:"audio,omitempty"`
-	Video       *MediaBody              `json:"video,omitempty"`
-	Sticker     *MediaBody              `json:"sticker,omitempty"`
-	Interactive *parley.Interactive     `json:"interactive,omitempty"`
-	Reaction    *ReactionInput          `json:"reaction,omitempty"`
-	Location    *parley.Location        `json:"location,omitempty"`
-	ReplyTo     string                  `json:"reply_to,omitempty" doc:"Quote this message (Parley's ID)."`
+	ChannelID   string              `json:"channel_id" doc:"The number to send from."`
+	To          string              `json:"to" doc:"The recipient: an E.164 phone number or a contact ID."`
+	Type        string              `json:"type" enum:"text,template,image,document,audio,video,sticker,interactive,reaction,location"`
+	Text        *TextInput          `json:"text,omitempty"`
+	Template    *TemplateInput      `json:"template,omitempty"`
+	Image       *MediaBody          `json:"image,omitempty"`
+	Document    *MediaBody          `json:"document,omitempty"`
+	Audio       *MediaBody          `json:"audio,omitempty"`
+	Video       *MediaBody          `json:"video,omitempty"`
+	Sticker     *MediaBody          `json:"sticker,omitempty"`
+	Interactive *parley.Interactive `json:"interactive,omitempty"`
+	Reaction    *ReactionInput      `json:"reaction,omitempty"`
+	Location    *parley.Location    `json:"location,omitempty"`
+	ReplyTo     string              `json:"reply_to,omitempty" doc:"Quote this message (Parley's ID)."`
 }
 
 func (in *SendInput) request(by parley.Actor) (messaging.SendRequest, error) {
-	req := messaging.SendRequest{ChannelID: in.ChannelID, To: in.To, Type: parley.MessageType(in.Type), Template: in.Template,
+	req := messaging.SendRequest{ChannelID: in.ChannelID, To: in.To, Type: parley.MessageType(in.Type),
 		Interactive: in.Interactive, Location: in.Location, ReplyTo: in.ReplyTo, By: by}
-	if req.Template != nil {
+	if in.Template != nil {
+		req.Template = &in.Template.TemplateMessage
 		req.Template.Category = ""
 	}
 	if in.Text != nil {
@@ -80,6 +89,18 @@ func (in *SendInput) request(by parley.Actor) (messaging.SendRequest, error) {
 	return req, nil
 }
 
+// fillFrom is the record a template send is filled from, if it names one.
+func (in *SendInput) fillFrom() (*parley.Record, error) {
+	if in.Template == nil || in.Template.FillFromRecord == "" {
+		return nil, nil
+	}
+	r, err := parley.ParseRecord(in.Template.FillFromRecord)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 type messageOutput struct {
 	Body *parley.Message
 }
@@ -93,10 +114,20 @@ func (s *Server) registerMessages() {
 		Summary: "Send a message", DefaultStatus: http.StatusAccepted,
 		Description: "Checks the WhatsApp rules (the 24-hour window, consent, template approval and parameters, media limits) and queues the message. " +
 			"It answers 202 once the message and its send job are stored; follow its status on GET /v1/messages/{id} or the event stream. " +
-			"Outside the window only a template may be sent: other types get the error code outside_window."},
+			"Outside the window only a template may be sent: other types get the error code outside_window. " +
+			"A template may leave out its language (picked from the record's language column, the contact's language and the tenant's fallback chain) " +
+			"and the variables it has bindings for; template.fill_from_record names the CRM record they read. " +
+			"A variable left unfilled gets the error code template_unfilled, with a detail for each."},
 		func(ctx context.Context, a *Auth, in *struct{ Body SendInput }) (*messageOutput, error) {
 			req, err := in.Body.request(a.Actor())
 			if err != nil {
+				return nil, err
+			}
+			fill, err := in.Body.fillFrom()
+			if err != nil {
+				return nil, err
+			}
+			if err := s.Messaging.PrepareTemplate(ctx, a.Tenant.ID, s.Records, &req, fill); err != nil {
 				return nil, err
 			}
 			m, err := s.Messaging.Send(ctx, a.Tenant.ID, req)

@@ -49,6 +49,10 @@ type Server struct {
 	Panels *panel.Signer
 	// CRM manages the tenants' CRM connectors.
 	CRM *crm.Service
+	// Records reads the CRM records templates are filled from
+	// (template.fill_from_record); nil means no CRM, and variables bound
+	// to record columns are then reported unfilled.
+	Records parley.RecordReader
 
 	api      huma.API
 	mux      *http.ServeMux

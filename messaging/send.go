@@ -134,19 +134,31 @@ type sendArgs struct {
 
 // recipient finds or creates the contact a send is for.
 func (s *Service) recipient(ctx context.Context, tx *store.Tx, tenantID, to string) (*parley.Contact, error) {
-	to = strings.TrimSpace(to)
-	if strings.HasPrefix(to, parley.PrefixContact+"_") {
-		return tx.FindContact(ctx, tenantID, to)
-	}
-	if to == "" {
-		return nil, parley.Errorf(parley.EINVALID, "Say who to send to: an E.164 phone number such as +5511987654321, or a contact ID.")
-	}
-	e164, err := phone.E164(to)
+	contactID, e164, err := parseRecipient(to)
 	if err != nil {
-		return nil, parley.Errorf(parley.EINVALID, "%q is not a valid phone number; use the E.164 form, such as +5511987654321.", to)
+		return nil, err
+	}
+	if contactID != "" {
+		return tx.FindContact(ctx, tenantID, contactID)
 	}
 	c, _, err := tx.FindOrCreateContact(ctx, tenantID, store.Identity{Phone: e164})
 	return c, err
+}
+
+// parseRecipient reads a send's "to": a contact ID, or a phone number
+// written in E.164.
+func parseRecipient(to string) (contactID, e164 string, err error) {
+	to = strings.TrimSpace(to)
+	if strings.HasPrefix(to, parley.PrefixContact+"_") {
+		return to, "", nil
+	}
+	if to == "" {
+		return "", "", parley.Errorf(parley.EINVALID, "Say who to send to: an E.164 phone number such as +5511987654321, or a contact ID.")
+	}
+	if e164, err = phone.E164(to); err != nil {
+		return "", "", parley.Errorf(parley.EINVALID, "%q is not a valid phone number; use the E.164 form, such as +5511987654321.", to)
+	}
+	return "", e164, nil
 }
 
 // checkRules enforces, before anything is queued, the rules that WhatsApp

@@ -156,6 +156,12 @@ var catalog = map[string]entry{
 	"template.preview":              {"Preview", "Prévia", "Vista previa"},
 	"template.send":                 {"Send template", "Enviar modelo", "Enviar plantilla"},
 	"template.missing":              {"Fill in the variable {{%s}}.", "Preencha a variável {{%s}}.", "Rellena la variable {{%s}}."},
+	"template.filled_from":          {"Filled from the CRM record %s; you can change any field.", "Preenchido a partir do registro %s do CRM; você pode alterar qualquer campo.", "Rellenado desde el registro %s del CRM; puedes cambiar cualquier campo."},
+	"template.from_record":          {"From the CRM: %s", "Do CRM: %s", "Del CRM: %s"},
+	"template.from_contact":         {"From the contact", "Do contato", "Del contacto"},
+	"template.from_agent":           {"Your name", "Seu nome", "Tu nombre"},
+	"template.from_tenant":          {"Your company's name", "O nome da sua empresa", "El nombre de tu empresa"},
+	"template.from_literal":         {"Set by an admin", "Definido por um administrador", "Definido por un administrador"},
 
 	"category.marketing":      {"marketing", "marketing", "marketing"},
 	"category.utility":        {"utility", "utilidade", "utilidad"},

@@ -131,41 +131,71 @@ type pickerData struct {
 	C         *parley.Conversation
 	Templates []*parley.Template
 	Language  string
+	Record    string // the record the form is to be filled from, passed on
 }
 
 // templatePicker lists the channel's approved templates, those in the
-// contact's language first.
+// customer's language first: the language their CRM record holds, else
+// the contact's, else the tenant's first fallback, else the agent's.
 func (s *Server) templatePicker(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
-	contact, err := s.DB.FindContact(r.Context(), ss.Tenant.ID, c.ContactID)
+	ctx := r.Context()
+	contact, err := s.DB.FindContact(ctx, ss.Tenant.ID, c.ContactID)
 	if err != nil {
 		s.fail(w, r, ss.view, err)
 		return
 	}
-	list, err := s.DB.ListTemplates(r.Context(), ss.Tenant.ID, store.TemplateFilter{ChannelID: c.ChannelID, Status: parley.TemplateApproved})
+	list, err := s.DB.ListTemplates(ctx, ss.Tenant.ID, store.TemplateFilter{ChannelID: c.ChannelID, Status: parley.TemplateApproved})
 	if err != nil {
 		s.fail(w, r, ss.view, err)
 		return
 	}
-	lang := contact.Language
+	want := r.URL.Query().Get("record")
+	rec, err := s.fillRecord(ctx, ss.Tenant.ID, contact.ID, want)
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	lang, err := s.Messaging.TemplateLanguage(ctx, ss.Tenant.ID, s.Records, messaging.FillSource{Record: rec, Contact: contact})
+	if err != nil {
+		// The CRM being down must not keep the agent from sending.
+		s.Log.WarnContext(ctx, "template language from the CRM", "error", err)
+		lang = contact.Language
+	}
 	if lang == "" {
 		lang = ss.view.Lang
 	}
 	sortByLanguage(list, lang)
-	s.render(w, http.StatusOK, "template_picker", pickerData{view: ss.view, C: c, Templates: list, Language: lang})
+	s.render(w, http.StatusOK, "template_picker", pickerData{view: ss.view, C: c, Templates: list, Language: lang, Record: want})
+}
+
+// fillRecord is the CRM record a template form is filled from: the one
+// the panel was opened for (want), if it is linked to the contact, else
+// the contact's primary record; nil when the contact has none. Only a
+// linked record is read, so a crafted address cannot make Parley read
+// another record of the CRM.
+func (s *Server) fillRecord(ctx context.Context, tenantID, contactID, want string) (*parley.Record, error) {
+	links, err := s.DB.RecordsOf(ctx, tenantID, contactID)
+	if err != nil || len(links) == 0 {
+		return nil, err
+	}
+	if r, err := parley.ParseRecord(want); err == nil {
+		for _, l := range links {
+			if l.Record == r {
+				return &r, nil
+			}
+		}
+	}
+	return &links[0].Record, nil
 }
 
 // sortByLanguage puts templates in the wanted language first, then those
 // of the same base language (pt for pt_BR), then the rest by name.
 func sortByLanguage(list []*parley.Template, lang string) {
-	base := func(l string) string {
-		b, _, _ := strings.Cut(strings.ReplaceAll(l, "-", "_"), "_")
-		return strings.ToLower(b)
-	}
 	rank := func(t *parley.Template) int {
 		switch {
-		case strings.EqualFold(t.Language, lang):
+		case parley.NormalizeLanguage(t.Language) == parley.NormalizeLanguage(lang):
 			return 0
-		case base(t.Language) == base(lang):
+		case parley.BaseLanguage(t.Language) == parley.BaseLanguage(lang):
 			return 1
 		}
 		return 2
@@ -184,6 +214,7 @@ type templateField struct {
 	Label string
 	Param string // the placeholder it fills, for the live preview
 	Value string
+	From  string // where a pre-filled value came from, for the agent to see
 }
 
 type templateFormData struct {
@@ -194,25 +225,50 @@ type templateFormData struct {
 	Media   bool // the header takes a file link
 	Body    []templateField
 	Buttons []templateField
+	Record  *parley.Record // the CRM record the form was filled from
 }
 
-// templateForm shows a template's variables, pre-filled from the
-// contact, with a live preview.
+// templateForm shows a template's variables with a live preview,
+// pre-filled from the template's bindings (the contact's CRM record, the
+// agent, the tenant) and, for variables those leave empty, guessed from
+// the contact. The agent may change any of them.
 func (s *Server) templateForm(w http.ResponseWriter, r *http.Request, ss *session, c *parley.Conversation) {
-	t, err := s.template(r.Context(), ss, c, r.PathValue("tpl"))
+	ctx := r.Context()
+	t, err := s.template(ctx, ss, c, r.PathValue("tpl"))
 	if err != nil {
 		s.fail(w, r, ss.view, err)
 		return
 	}
-	contact, err := s.DB.FindContact(r.Context(), ss.Tenant.ID, c.ContactID)
+	contact, err := s.DB.FindContact(ctx, ss.Tenant.ID, c.ContactID)
 	if err != nil {
 		s.fail(w, r, ss.view, err)
 		return
 	}
-	s.render(w, http.StatusOK, "template_form", buildTemplateForm(ss.view, c, t, contact))
+	rec, err := s.fillRecord(ctx, ss.Tenant.ID, contact.ID, r.URL.Query().Get("record"))
+	if err != nil {
+		s.fail(w, r, ss.view, err)
+		return
+	}
+	agent := ""
+	if ss.as == nil {
+		agent = ss.User.Name
+	}
+	filled, err := s.Messaging.FillTemplate(ctx, ss.Tenant.ID, s.Records, t, messaging.FillSource{Record: rec, Contact: contact, Agent: agent})
+	if err != nil {
+		// The CRM being down must not keep the agent from sending: they
+		// fill in by hand what it would have.
+		s.Log.WarnContext(ctx, "template form from the CRM", "error", err)
+	}
+	d := buildTemplateForm(ss.view, c, t, contact, filled)
+	for _, f := range filled.From {
+		if f.Kind == parley.BindRecord {
+			d.Record = rec
+		}
+	}
+	s.render(w, http.StatusOK, "template_form", d)
 }
 
-func buildTemplateForm(v *view, c *parley.Conversation, t *parley.Template, contact *parley.Contact) templateFormData {
+func buildTemplateForm(v *view, c *parley.Conversation, t *parley.Template, contact *parley.Contact, filled parley.Filled) templateFormData {
 	d := templateFormData{view: v, C: c, Tpl: t}
 	if h := t.Header; h != nil {
 		switch {
@@ -225,6 +281,9 @@ func buildTemplateForm(v *view, c *parley.Conversation, t *parley.Template, cont
 	}
 	for i, p := range t.BodyParams {
 		f := templateField{Name: "body_" + strconv.Itoa(i), Param: p, Value: prefill(p, i, contact)}
+		if value, ok := filled.Values[p]; ok {
+			f.Value, f.From = value, bindingSource(v, filled.From[p])
+		}
 		f.Label = v.T("template.variable", p)
 		d.Body = append(d.Body, f)
 	}
@@ -234,6 +293,23 @@ func buildTemplateForm(v *view, c *parley.Conversation, t *parley.Template, cont
 		}
 	}
 	return d
+}
+
+// bindingSource tells the agent where a pre-filled value came from.
+func bindingSource(v *view, b parley.Binding) string {
+	switch b.Kind {
+	case parley.BindRecord:
+		return v.T("template.from_record", b.Arg)
+	case parley.BindContact:
+		return v.T("template.from_contact")
+	case parley.BindAgent:
+		return v.T("template.from_agent")
+	case parley.BindTenant:
+		return v.T("template.from_tenant")
+	case parley.BindLiteral:
+		return v.T("template.from_literal")
+	}
+	return ""
 }
 
 // prefill guesses a variable's value from the contact: a variable named

@@ -136,6 +136,7 @@ type convData struct {
 	Others       []*parley.Conversation
 	Records      []recordView // the CRM records the contact is linked to
 	MediaRules   string       // JSON, for the composer's checks before upload
+	FillRecord   string       // the record the panel was opened for, to fill templates from
 }
 
 // WindowOpen reports whether free text may be sent now.

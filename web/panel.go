@@ -26,6 +26,9 @@ func (s *Server) panelPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if err == nil {
 		d.Conv, err = s.loadConversation(r.Context(), ss, c)
 	}
+	if err == nil {
+		d.Conv.FillRecord = r.URL.Query().Get("record")
+	}
 	if err != nil {
 		d.Problem = ss.view.message(err)
 		s.render(w, statusOf(parley.ErrorCode(err)), "panel", d)

@@ -47,6 +47,9 @@ type Server struct {
 	// OIDC, when set, signs agents in to the panel with Microsoft (see
 	// oidc.go); nil leaves the panel to tokens and console sessions.
 	OIDC *OIDC
+	// Records reads the CRM records template forms are pre-filled from;
+	// nil means no CRM, and forms fall back to what the contact says.
+	Records parley.RecordReader
 
 	tpl    *template.Template
 	assets *assets

@@ -304,7 +304,7 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*response, error)
 			attempt--
 			continue
 		case resp.status == http.StatusTooManyRequests:
-			d := retryAfter(resp.header)
+			d := retryAfter(resp)
 			if waited+d > c.maxWait {
 				e.RetryAfter = d
 				return nil, e
@@ -424,11 +424,25 @@ func parseError(r *response) *Error {
 	return e
 }
 
-// retryAfter reads Retry-After, in seconds (service-protection-limits.json).
-// A 429 without one waits a second.
-func retryAfter(h http.Header) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+// retryAfter reads Retry-After, in seconds (service-protection-limits.json),
+// from the answer or, for a $batch throttled inside, from the throttled
+// part. A 429 without one waits a second.
+func retryAfter(r *response) time.Duration {
+	seconds := func(h http.Header) time.Duration {
+		if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s > 0 {
+			return time.Duration(s) * time.Second
+		}
+		return 0
+	}
+	if d := seconds(r.header); d > 0 {
+		return d
+	}
+	if parts, err := readBatch(r); err == nil {
+		for _, p := range parts {
+			if d := seconds(p.header); d > 0 && p.status == http.StatusTooManyRequests {
+				return d
+			}
+		}
 	}
 	return time.Second
 }

@@ -118,3 +118,26 @@ func fakeThrottle(seconds int) fake.Fault {
 	f.Path = "$batch"
 	return f
 }
+
+// clock is the fake's time, moved on by the client's waits, so that a
+// Retry-After window passes without sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return nil
+}

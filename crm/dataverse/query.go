@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -127,7 +128,7 @@ type page struct {
 // same Prefer headers (paging-maxpagesize.exchange.http), but only within
 // the environment: the token is never sent elsewhere.
 func (c *Client) page(ctx context.Context, u string, h http.Header) (*page, error) {
-	if !strings.HasPrefix(u, c.api+"/") {
+	if !c.sameEnvironment(u) {
 		return nil, fmt.Errorf("the link %q leads out of the environment %s", redact(u), c.api)
 	}
 	resp, err := c.do(ctx, &request{method: http.MethodGet, url: u, header: h.Clone(), idempotent: true}, nil)
@@ -139,6 +140,15 @@ func (c *Client) page(ctx context.Context, u string, h http.Header) (*page, erro
 		return nil, fmt.Errorf("GET %s: decoding the answer: %w", redact(u), err)
 	}
 	return &p, nil
+}
+
+// sameEnvironment tells whether a link Dataverse gave (or a stored delta
+// link) is on the environment's Web API, whatever the case of its host.
+func (c *Client) sameEnvironment(link string) bool {
+	u, err := url.Parse(link)
+	base, berr := url.Parse(c.api)
+	return err == nil && berr == nil && u.Scheme == base.Scheme && strings.EqualFold(u.Host, base.Host) &&
+		strings.HasPrefix(u.Path, base.Path+"/")
 }
 
 // Get reads one row by its ID (or an alternate key, see Key), with

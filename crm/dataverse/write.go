@@ -104,6 +104,11 @@ func (c *Client) Batch(ctx context.Context, ops []Op) error {
 	if len(ops) > MaxBatch {
 		return fmt.Errorf("dataverse: batch: %d operations; split them in batches of at most %d", len(ops), MaxBatch)
 	}
+	for i, op := range ops {
+		if op.Method == "" || op.Path == "" {
+			return fmt.Errorf("dataverse: batch: operation %d has no method or path", i)
+		}
+	}
 	body, contentType, err := c.batchBody(ops)
 	if err != nil {
 		return fmt.Errorf("dataverse: batch: %w", err)
@@ -196,6 +201,7 @@ func newBoundary() string {
 type batchResult struct {
 	contentID string
 	status    int
+	header    http.Header
 	body      []byte
 }
 
@@ -237,7 +243,7 @@ func readParts(mr *multipart.Reader, out *[]batchResult) error {
 			if err != nil {
 				return fmt.Errorf("part %d: %w", len(*out)+1, err)
 			}
-			*out = append(*out, batchResult{contentID: p.Header.Get("Content-ID"), status: res.StatusCode, body: body})
+			*out = append(*out, batchResult{contentID: p.Header.Get("Content-ID"), status: res.StatusCode, header: res.Header, body: body})
 		default:
 			return fmt.Errorf("a part of type %q", mt)
 		}

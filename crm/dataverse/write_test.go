@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/crm/dataverse"
+	fake "github.com/parleyhq/parley/internal/fake/dataverse"
 )
 
 func TestCreateReturnsID(t *testing.T) {
@@ -145,5 +147,42 @@ func TestBatchThrottledIsRetried(t *testing.T) {
 	}
 	if w := e.waited(); len(w) == 0 || w[len(w)-1].Seconds() != 3 {
 		t.Errorf("waits %v, want the 3s Retry-After", w)
+	}
+}
+
+func TestBatchThrottledInsideWaitsForTheWindow(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	var waits []time.Duration
+	sleep := func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return clk.sleep(ctx, d)
+	}
+	e := newEnv(t, []fake.Option{fake.WithClock(clk.Now), fake.WithRequestLimit(10, 300*time.Second)},
+		dataverse.WithMaxWait(10*time.Minute), dataverse.WithSleep(sleep))
+	c := e.client
+	ctx := context.Background()
+	for i := range 6 {
+		if _, err := c.Create(ctx, "tasks", map[string]any{"subject": fmt.Sprint("single ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := make([]dataverse.Op, 10)
+	for i := range ops {
+		ops[i] = dataverse.Op{Method: http.MethodPost, Path: "tasks", Body: map[string]any{"subject": fmt.Sprint("batched ", i)}}
+	}
+	// The window holds 10 requests: the 5th of the change set is refused,
+	// the change set rolls back, and the client waits until the window
+	// has room for all 10.
+	if err := c.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 1 || waits[0] != 300*time.Second {
+		t.Errorf("waits %v, want [5m0s], the Retry-After of the refused part", waits)
+	}
+	if got := len(e.fake.Records("task")); got != 16 {
+		t.Errorf("%d tasks, want 16: every batched one exactly once", got)
+	}
+	if st := e.fake.Stats(); st.Throttled != 1 {
+		t.Errorf("%d throttled answers, want 1", st.Throttled)
 	}
 }
