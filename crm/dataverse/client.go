@@ -258,11 +258,12 @@ type request struct {
 	multipart bool
 }
 
-// response is a successful answer, its body read.
+// response is an answer, its body read.
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	token  string // the access token the request carried
 }
 
 // do sends a request until it succeeds, retrying as the package doc says,
@@ -300,7 +301,7 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*response, error)
 			// The token expired early or was revoked: drop it and try
 			// once with a new one.
 			refreshed = true
-			c.dropToken()
+			c.dropToken(resp.token)
 			attempt--
 			continue
 		case resp.status == http.StatusTooManyRequests:
@@ -368,7 +369,7 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+	return &response{status: res.StatusCode, header: res.Header, body: b, token: tok}, nil
 }
 
 // accessToken returns the cached token, fetching one when there is none or
@@ -387,9 +388,13 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	return tok.AccessToken, nil
 }
 
-func (c *Client) dropToken() {
+// dropToken forgets a token Dataverse refused, unless another request
+// already replaced it: many requests refused at once fetch one new token.
+func (c *Client) dropToken(refused string) {
 	c.mu.Lock()
-	c.token = nil
+	if c.token != nil && c.token.AccessToken == refused {
+		c.token = nil
+	}
 	c.mu.Unlock()
 }
 

@@ -75,6 +75,39 @@ func TestCheckReportsWrongSecret(t *testing.T) {
 	}
 }
 
+func TestCheckReportsMissingApplicationUser(t *testing.T) {
+	e := newEnv(t, nil)
+	e.fake.FailNext(1, fake.Fault{Status: http.StatusForbidden, Code: "0x80072560", Message: "The user is not a member of the organization."})
+	err := e.client.Check(context.Background())
+	if parley.ErrorCode(err) != parley.EFORBIDDEN || !strings.Contains(parley.ErrorMessage(err), "application user") {
+		t.Errorf("Check refused by Dataverse: %v, want %s telling to add the application user", err, parley.EFORBIDDEN)
+	}
+}
+
+func TestManyRequestsRefusedAtOnceFetchOneToken(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	if err := e.client.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.ExpireAccessTokens()
+	release := e.fake.Hold()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := e.client.Check(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	eventually(t, "20 requests in flight", func() bool { return e.fake.Stats().InFlight == 20 })
+	release()
+	wg.Wait()
+	if n := e.tokens.Load(); n != 2 {
+		t.Errorf("%d token requests after 20 requests were refused together, want 2", n)
+	}
+}
+
 func TestThrottlingIsWaitedOutAndRetried(t *testing.T) {
 	e := newEnv(t, nil)
 	e.fake.FailNext(1, fake.Throttle(fake.LimitRequests, 7*time.Second))

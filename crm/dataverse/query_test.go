@@ -48,13 +48,16 @@ func TestQueryTop(t *testing.T) {
 		e.fake.AddRecord("lead", map[string]any{"lastname": fmt.Sprint("L", i)})
 	}
 	rows, err := e.client.Query(context.Background(), "leads", dataverse.Query{
-		Select: []string{"lastname"}, OrderBy: "lastname desc", Top: 2, PageSize: 1,
+		Select: []string{"lastname", "statuscode"}, OrderBy: "lastname desc", Top: 2, PageSize: 1, Formatted: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 2 || rows[0].String("lastname") != "L3" || rows[1].String("lastname") != "L2" {
 		t.Errorf("rows %v, want L3 and L2", rows)
+	}
+	if len(rows) > 0 && rows[0].Formatted("statuscode") != "New" {
+		t.Errorf(`Formatted("statuscode") = %q, want the label New`, rows[0].Formatted("statuscode"))
 	}
 }
 
