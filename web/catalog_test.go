@@ -23,7 +23,7 @@ func TestCatalog(t *testing.T) {
 	used := map[string]bool{}
 	static := regexp.MustCompile(`T "([a-z_.]+)"`)
 	dynamic := regexp.MustCompile(`printf "([a-z_.]+)%s"`)
-	code := regexp.MustCompile(`(?:T|Errorf)\((?:parley\.E[A-Z]+, )?"([a-z_.]+)"`)
+	code := regexp.MustCompile(`(?:T|Errorf|label)\((?:parley\.E[A-Z]+, )?"([a-z_.]+)"`)
 	// Keys built from a value: each value the value can take.
 	values := map[string][]string{
 		"role.":                 {"agent", "supervisor", "admin"},
@@ -35,6 +35,8 @@ func TestCatalog(t *testing.T) {
 		"consent.":              {"unknown", "opted_in", "opted_out"},
 		"category.":             {"marketing", "utility", "authentication"},
 		"template.header_link.": {"image", "video", "document"},
+		"crm.table.":            {"lead", "contact", "account"},
+		"crm.column.":           {"statuscode", "statecode", "ownerid"},
 		"error.": {"invalid", "conflict", "not_found", "forbidden", "unauthorized", "too_large", "unavailable", "internal",
 			"outside_window", "opted_out", "template_not_approved", "channel_unhealthy"},
 	}

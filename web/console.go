@@ -233,6 +233,34 @@ func (m *msgView) MapURL() string {
 	return "https://www.openstreetmap.org/?mlat=" + ftoa(l.Latitude) + "&mlon=" + ftoa(l.Longitude) + "#map=17/" + ftoa(l.Latitude) + "/" + ftoa(l.Longitude)
 }
 
+// CRMChange is a CRM change line in the viewer's language: "Lead status:
+// Qualified". Tables and columns Parley knows get their names; others keep
+// the CRM's logical names. The values are the CRM's, as it formats them.
+func (m *msgView) CRMChange() string {
+	sys := m.M.System
+	if sys == nil || sys.Record == nil {
+		return ""
+	}
+	table := m.label("crm.table."+sys.Record.Table, sys.Record.Table)
+	var parts []string
+	for _, ch := range sys.Changes {
+		col := m.label("crm.column."+strings.TrimSuffix(strings.TrimPrefix(ch.Column, "_"), "_value"), ch.Column)
+		parts = append(parts, m.T("crm.change", table, col, ch.Value))
+	}
+	if len(parts) == 0 {
+		return sys.Body
+	}
+	return strings.Join(parts, "; ")
+}
+
+// label translates key, or gives fallback when the catalog has no entry.
+func (v *view) label(key, fallback string) string {
+	if s := v.T(key); s != key {
+		return s
+	}
+	return fallback
+}
+
 // Tick names the delivery state of an outbound message, for its icon.
 func (m *msgView) Tick() string { return string(m.M.Status) }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/blob"
 	"github.com/parleyhq/parley/crm"
+	"github.com/parleyhq/parley/crm/dataverse"
 	"github.com/parleyhq/parley/httpapi"
 	"github.com/parleyhq/parley/jobs"
 	"github.com/parleyhq/parley/messaging"
@@ -44,6 +45,10 @@ type Main struct {
 	JobBackoff func(attempt int) time.Duration
 	// PollInterval overrides how often idle workers look for due jobs.
 	PollInterval time.Duration
+	// DataverseOptions adjust every Dataverse client (tests shorten its
+	// waits); CRMPollEvery how often change tracking is read.
+	DataverseOptions []dataverse.Option
+	CRMPollEvery     time.Duration
 
 	DB        *store.DB
 	Queue     *jobs.Queue
@@ -106,8 +111,8 @@ func (m *Main) Open(ctx context.Context) error {
 		loops = max(2, runtime.GOMAXPROCS(0))
 	}
 	m.Ingester = m.Messaging.NewIngester(loops, 512)
-	m.CRM = &crm.Service{DB: m.DB, Log: m.Log}
-	return nil
+	m.CRM = &crm.Service{DB: m.DB, Jobs: m.Queue, Log: m.Log, Open: m.openCRM, PollEvery: m.CRMPollEvery}
+	return m.CRM.Register(ctx)
 }
 
 // openDB opens and migrates the configured database.
@@ -164,6 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	m.CRM.BaseURL = m.baseURL
 	m.Panels.Now = m.DB.Now
 	m.Web = &web.Server{DB: m.DB, Messaging: m.Messaging, Broker: m.Broker, Limiter: ratelimit.New(m.DB), Log: m.Log,
 		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://"),
@@ -190,14 +196,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if err := m.Queue.Start(bg, jobs.Config{Queues: map[string]int{messaging.QueueSend: 64, messaging.QueueDefault: 16},
+	if err := m.Queue.Start(bg, jobs.Config{Queues: map[string]int{messaging.QueueSend: 64, messaging.QueueDefault: 16, crm.Queue: 8},
 		ListenURL: listenURL(m.DB), PollInterval: m.PollInterval}); err != nil {
 		ln.Close()
 		return err
 	}
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go func() { defer m.wg.Done(); m.Broker.Listen(bg) }()
 	go func() { defer m.wg.Done(); m.Messaging.RunPeriodic(bg) }()
+	go func() { defer m.wg.Done(); m.CRM.RunPeriodic(bg) }()
 	go func() {
 		defer m.wg.Done()
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -27,15 +27,7 @@ func runDynamicsSolution(ctx context.Context, args []string, stdout, stderr io.W
 	fs.StringVar(&o.Version, "version", solution.DefaultVersion,
 		"the solution's version, four numbers; raise it for every new build of an installed solution")
 	fs.StringVar(&out, "out", "", "the zip to write (default "+solution.UniqueName+"_<version>.zip, as Dynamics names its exports)")
-	fs.Func("phone-columns", "TABLE=COLUMN,COLUMN: the columns of TABLE holding the customer's phone, first non-empty wins (repeatable)",
-		func(v string) error {
-			table, cols, ok := strings.Cut(v, "=")
-			if !ok || strings.TrimSpace(table) == "" {
-				return fmt.Errorf("want TABLE=COLUMN,COLUMN, got %q", v)
-			}
-			o.PhoneColumns[strings.TrimSpace(table)] = splitList(cols)
-			return nil
-		})
+	phoneColumnsFlag(fs, o.PhoneColumns)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -62,6 +54,20 @@ func runDynamicsSolution(ctx context.Context, args []string, stdout, stderr io.W
 	fmt.Fprintln(stdout, "Import it in Dynamics 365 (Settings → Solutions → Import) and publish all customizations.")
 	fmt.Fprintln(stdout, "Parley must let Dynamics frame the panel: set PARLEY_FRAME_ANCESTORS to the organization's address, e.g. https://*.dynamics.com.")
 	return nil
+}
+
+// phoneColumnsFlag adds the repeatable --phone-columns TABLE=COLUMN,COLUMN
+// flag, which fills into.
+func phoneColumnsFlag(fs *flag.FlagSet, into map[string][]string) {
+	fs.Func("phone-columns", "TABLE=COLUMN,COLUMN: the columns of TABLE holding the customer's phone, first non-empty wins (repeatable)",
+		func(v string) error {
+			table, cols, ok := strings.Cut(v, "=")
+			if !ok || strings.TrimSpace(table) == "" {
+				return fmt.Errorf("want TABLE=COLUMN,COLUMN, got %q", v)
+			}
+			into[strings.TrimSpace(table)] = splitList(cols)
+			return nil
+		})
 }
 
 // splitList splits a comma-separated flag, dropping blanks.

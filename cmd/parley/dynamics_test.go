@@ -108,8 +108,8 @@ func TestDynamicsRefusals(t *testing.T) {
 		if !errors.Is(err, errUsage) || !strings.Contains(stderr, "usage: parley dynamics") && !strings.Contains(stderr, "flag provided but not defined") {
 			t.Errorf("parley dynamics %s: %v, printed %q", strings.Join(args, " "), err, stderr)
 		}
-		if len(args) == 1 && (args[0] == "connect" || args[0] == "install") && !strings.Contains(stderr, "not yet available") {
-			t.Errorf("parley dynamics %s does not say it is not yet available: %s", args[0], stderr)
+		if len(args) == 1 && (args[0] == "connect" || args[0] == "install") && !strings.Contains(stderr, "--tenant TENANT") {
+			t.Errorf("parley dynamics %s without a tenant does not say it needs one: %s", args[0], stderr)
 		}
 	}
 }
