@@ -50,16 +50,19 @@ func chromiumPath(t *testing.T) string {
 }
 
 // startConsole starts Parley with the demo set up, and a browser.
-func startConsole(t *testing.T, width, height int) *console {
+func startConsole(t *testing.T, width, height int, appOpts ...appOption) *console {
 	t.Helper()
 	exe := chromiumPath(t)
-	a := startApp(t, func(m *Main) { m.Pace = sandbox.Pace{Tick: 250 * time.Millisecond} })
+	a := startApp(t, append([]appOption{func(m *Main) { m.Pace = sandbox.Pace{Tick: 250 * time.Millisecond} }}, appOpts...)...)
 	d, err := a.m.SetUpDemo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-quic", true),
+		// Third-party cookies blocked, as Safari, Firefox and Chrome for
+		// some users do: the panel in a CRM's iframe must work there.
+		chromedp.Flag("test-third-party-cookie-phaseout", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
