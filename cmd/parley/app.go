@@ -173,9 +173,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Panels.Now = m.DB.Now
 	m.Web = &web.Server{DB: m.DB, Messaging: m.Messaging, Broker: m.Broker, Limiter: ratelimit.New(m.DB), Log: m.Log,
 		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://"),
-		OIDC: signIn}
+		OIDC: signIn, Records: m.CRM}
 	m.Server = &httpapi.Server{DB: m.DB, Messaging: m.Messaging, Ingester: m.Ingester, Broker: m.Broker, Log: m.Log,
-		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM}
+		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM, Records: m.CRM}
 	handler, err := m.Server.Handler()
 	if err != nil {
 		ln.Close()

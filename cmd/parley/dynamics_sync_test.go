@@ -299,3 +299,22 @@ func TestDynamicsConnectAndInstallCLI(t *testing.T) {
 		t.Error("install for an unknown tenant succeeded")
 	}
 }
+
+// TestDynamicsFillsTemplates: a template's variables bound to a lead's
+// columns are filled from Dataverse, a lookup by the name of the row it
+// points to.
+func TestDynamicsFillsTemplates(t *testing.T) {
+	d := startDynamics(t, nil)
+	d.syncTestTemplates()
+	account := d.dv.AddRecord("account", map[string]any{"name": "Colégio Horizonte"})
+	lead := d.dv.AddRecord("lead", map[string]any{"firstname": "Ana", "lastname": "Souza", "subject": "Curso",
+		"parentaccountid": dvfake.Ref{Table: "account", ID: account}})
+	d.must(d.do("PUT", "/v1/templates/appointment/bindings", d.keyA, map[string]any{"bindings": map[string]string{
+		"first_name": "record.firstname", "date": "record.parentaccountid"}}), http.StatusOK, nil)
+	id := d.mustAccept(map[string]any{"to": "+351912340001", "type": "template", "template": map[string]any{
+		"name": "appointment", "language": "pt_BR", "fill_from_record": "lead:" + lead}})
+	m := d.message(id)
+	if m.Template.NamedParameters["first_name"] != "Ana" || m.Template.NamedParameters["date"] != "Colégio Horizonte" {
+		t.Errorf("filled %+v", m.Template.NamedParameters)
+	}
+}
