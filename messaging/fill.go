@@ -125,6 +125,13 @@ func (s *Service) PrepareTemplate(ctx context.Context, tenantID string, records 
 	if req.Type != parley.TypeTemplate || tm == nil || strings.TrimSpace(tm.Name) == "" {
 		return nil // Send says what is missing
 	}
+	if fill == nil && strings.TrimSpace(tm.Language) != "" {
+		// The common send, complete as it is, costs one lookup.
+		b, err := s.DB.TemplateBindings(ctx, tenantID, tm.Name)
+		if err != nil || len(b) == 0 {
+			return err
+		}
+	}
 	contact, err := s.knownRecipient(ctx, tenantID, req.To)
 	if err != nil {
 		return err
@@ -145,7 +152,7 @@ func (s *Service) PrepareTemplate(ctx context.Context, tenantID string, records 
 		tm.Language = t.Language
 	}
 	if fill == nil && len(f.bindings) == 0 {
-		return nil
+		return nil // only the language was Parley's to choose
 	}
 	t, err := s.DB.FindTemplate(ctx, tenantID, req.ChannelID, tm.Name, tm.Language)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -288,6 +289,20 @@ func TestConsoleTemplateFormFromRecord(t *testing.T) {
 	_, _, page = b.req("GET", form+"?record="+url.QueryEscape("lead:"+leadBo), nil, nil)
 	if !strings.Contains(value(page, "body_0"), `value="Bo"`) {
 		t.Errorf("the form for Bo's record: %s", value(page, "body_0"))
+	}
+	// The panel opened for Bo's record hands it to its template picker.
+	var tok struct {
+		URL string `json:"url"`
+	}
+	a.must(a.do("POST", "/v1/panel-tokens", a.keyA, map[string]any{"record": "lead:" + leadBo, "phone": "+5511944440002"}), 201, &tok)
+	resp, err := http.Get(tok.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(panel), "/templates?record=lead:"+leadBo) {
+		t.Errorf("the panel's template button does not name its record")
 	}
 	// A record not linked to the contact is not read.
 	_, _, page = b.req("GET", form+"?record="+url.QueryEscape("lead:00000000-0000-0000-0000-000000000000"), nil, nil)
