@@ -26,7 +26,7 @@ func startDynamics(t *testing.T, tweak func(map[string]any), opts ...appOption) 
 	dv := dvfake.New(t)
 	opts = append(opts, func(m *Main) {
 		m.CRMPollEvery = 50 * time.Millisecond
-		m.DataverseOptions = []dataverse.Option{dataverse.WithMaxWait(5 * time.Second)}
+		m.DataverseOptions = []dataverse.Option{dataverse.WithMaxWait(5 * time.Second), dataverse.WithOutageWait(300 * time.Millisecond)}
 	})
 	a := startApp(t, opts...)
 	cfg := &parley.DataverseConfig{EnvironmentURL: dv.URL(), EntraTenantID: dvfake.DefaultTenantID, ClientID: dvfake.DefaultClientID,
@@ -116,8 +116,8 @@ func TestDynamicsLogsMessages(t *testing.T) {
 	}
 }
 
-// TestDynamicsThrottlingLosesNothing: while Dataverse throttles and then
-// fails, messages wait; once it is back, every one is logged, in order,
+// TestDynamicsThrottlingLosesNothing: while Dataverse is down and then
+// throttles, messages wait; once it is back, every one is logged, in order,
 // the backlog in $batch change sets.
 func TestDynamicsThrottlingLosesNothing(t *testing.T) {
 	d := startDynamics(t, nil)
@@ -125,14 +125,22 @@ func TestDynamicsThrottlingLosesNothing(t *testing.T) {
 	first := d.messageID(d.inbound("5511911110004", "primeira", time.Now()))
 	d.eventually("the first message logged", func() bool { _, ok := d.activities()[first]; return ok })
 
-	d.dv.FailFor(2*time.Second, dvfake.Throttle(dvfake.LimitRequests, time.Second))
+	// Down first (503s without a Retry-After), then throttling.
+	d.dv.FailNext(4, dvfake.Outage(http.StatusServiceUnavailable))
+	d.dv.FailNext(3, dvfake.Throttle(dvfake.LimitRequests, time.Second))
 	var ids []string
 	for i := range 30 {
 		ids = append(ids, d.messageID(d.inbound("5511911110004", fmt.Sprintf("mensagem %d", i), time.Now().Add(time.Duration(i)*time.Second))))
 	}
 	d.eventually("every message logged after the throttling", func() bool { return len(d.activities()) == 31 })
-	if d.dv.Stats().Throttled == 0 {
-		t.Error("Dataverse never throttled: the test proves nothing")
+	var outages int
+	for _, r := range d.dv.Requests() {
+		if r.Status == http.StatusServiceUnavailable {
+			outages++
+		}
+	}
+	if d.dv.Stats().Throttled == 0 || outages == 0 {
+		t.Errorf("Dataverse throttled %d times and failed %d: the test proves nothing", d.dv.Stats().Throttled, outages)
 	}
 	var batches int
 	for _, r := range d.dv.Requests() {

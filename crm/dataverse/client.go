@@ -76,6 +76,9 @@ type Client struct {
 	sem     chan struct{}
 	maxWait time.Duration
 	sleep   func(context.Context, time.Duration) error
+	// outage is how long work waits after Dataverse failed without
+	// saying when to come back (see Connector).
+	outage time.Duration
 
 	tokens clientcredentials.Config
 	mu     sync.Mutex // guards token; held while a token is fetched, so only one is
@@ -84,6 +87,10 @@ type Client struct {
 
 // Option configures a Client.
 type Option func(*Client)
+
+// WithOutageWait sets how long the work of a connector waits after
+// Dataverse is down or unreachable (30 s by default) before it tries again.
+func WithOutageWait(d time.Duration) Option { return func(c *Client) { c.outage = d } }
 
 // WithHTTPClient sets the HTTP client of both the token endpoint and the
 // Web API (http.DefaultClient by default). Its timeout, if any, applies to

@@ -1,6 +1,7 @@
 package dataverse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -39,7 +40,7 @@ func Open(c *parley.Connector, opts ...Option) (*Connector, error) {
 const candidateLimit = 50
 
 // Check asks Dataverse who Parley is.
-func (c *Connector) Check(ctx context.Context) error { return retryable(c.api.Check(ctx)) }
+func (c *Connector) Check(ctx context.Context) error { return c.retryable(c.api.Check(ctx)) }
 
 // Candidates reads the records whose phone columns end in the number's
 // trailing digits.
@@ -47,7 +48,7 @@ func (c *Connector) Candidates(ctx context.Context, t parley.CRMTable, e164 stri
 	rows, err := c.api.Query(ctx, t.EntitySet, Query{Select: t.Columns(), Filter: crm.PhoneFilter(t.PhoneColumns, e164),
 		Top: candidateLimit, Formatted: true})
 	if err != nil {
-		return nil, retryable(err)
+		return nil, c.retryable(err)
 	}
 	out := make([]crm.Row, 0, len(rows))
 	for _, r := range rows {
@@ -78,7 +79,7 @@ func (c *Connector) CreateLead(ctx context.Context, l crm.Lead) (string, error) 
 		body["firstname"] = clip(l.FirstName, 50)
 	}
 	id, err := c.api.Create(ctx, "leads", body)
-	return id, retryable(err)
+	return id, c.retryable(err)
 }
 
 // Log upserts the activities by Parley's message ID: one request for one,
@@ -86,13 +87,13 @@ func (c *Connector) CreateLead(ctx context.Context, l crm.Lead) (string, error) 
 // order and a batch repeated after a failure changes nothing twice.
 func (c *Connector) Log(ctx context.Context, acts []crm.Activity) error {
 	if len(acts) == 1 {
-		return retryable(c.api.Upsert(ctx, MessageEntitySet, Key(ColMessageID, acts[0].MessageID), activityBody(acts[0])))
+		return c.retryable(c.api.Upsert(ctx, MessageEntitySet, Key(ColMessageID, acts[0].MessageID), activityBody(acts[0])))
 	}
 	ops := make([]Op, len(acts))
 	for i, a := range acts {
 		ops[i] = Op{Method: http.MethodPatch, Path: MessageEntitySet + "(" + Key(ColMessageID, a.MessageID) + ")", Body: activityBody(a)}
 	}
-	return retryable(c.api.Batch(ctx, ops))
+	return c.retryable(c.api.Batch(ctx, ops))
 }
 
 // activityBody is an activity's columns. The key column is not repeated:
@@ -128,7 +129,7 @@ func activityBody(a crm.Activity) map[string]any {
 func (c *Connector) Values(ctx context.Context, t parley.CRMTable, id string, columns []string) (map[string]string, error) {
 	r, err := c.api.Get(ctx, t.EntitySet, id, nil)
 	if err != nil {
-		return nil, retryable(err)
+		return nil, c.retryable(err)
 	}
 	out := map[string]string{}
 	for _, col := range columns {
@@ -145,7 +146,7 @@ func (c *Connector) Changes(ctx context.Context, t parley.CRMTable, link string)
 	if errors.Is(err, ErrDeltaExpired) {
 		return crm.Changes{}, crm.ErrDeltaExpired
 	} else if err != nil {
-		return crm.Changes{}, retryable(err)
+		return crm.Changes{}, c.retryable(err)
 	}
 	out := crm.Changes{Link: ch.DeltaLink, Deleted: ch.Deleted}
 	for _, r := range ch.Rows {
@@ -154,14 +155,14 @@ func (c *Connector) Changes(ctx context.Context, t parley.CRMTable, link string)
 	return out, nil
 }
 
-// outageWait is how long work waits when Dataverse is down or
+// defaultOutageWait is how long work waits when Dataverse is down or
 // unreachable and said nothing of when to come back.
-const outageWait = 30 * time.Second
+const defaultOutageWait = 30 * time.Second
 
 // retryable marks the errors after which the work should wait and run
 // again, without counting as a failed attempt: throttling (after its
 // Retry-After), an outage and an unreachable network.
-func retryable(err error) error {
+func (c *Connector) retryable(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -170,11 +171,11 @@ func retryable(err error) error {
 	}
 	var e *Error
 	if errors.As(err, &e) && e.Status >= 500 {
-		return &crm.RetryError{After: outageWait, Err: err}
+		return &crm.RetryError{After: cmp.Or(c.api.outage, defaultOutageWait), Err: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return &crm.RetryError{After: outageWait, Err: err}
+		return &crm.RetryError{After: cmp.Or(c.api.outage, defaultOutageWait), Err: err}
 	}
 	return err
 }
