@@ -55,8 +55,11 @@ func TestBrowserOIDC(t *testing.T) {
 		t.Fatalf("the panel's button says %q", got)
 	}
 	c.screenshot("10-panel-sign-in")
+	// The button's script is deferred: it runs before the document stops
+	// loading.
+	frame.until("the panel's script is ready", `document.readyState !== "loading"`)
 	frame.run(chromedp.Click(chromedp.CSS("#oidc-signin")))
-	frame.until("the panel shows the conversation once signed in", `!!document.querySelector("#composer") &&
+	frame.acrossReload("the panel shows the conversation once signed in", `!!document.querySelector("#composer") &&
 		document.querySelector("#thread").textContent.includes("amanhã")`)
 	c.screenshot("10-panel-signed-in")
 	if idp.Redeemed() != 1 {
@@ -123,6 +126,24 @@ func (c *console) frame(prefix string) *console {
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("no iframe at %s", prefix)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// acrossReload polls a JavaScript condition like until, through a reload
+// of the page, when an evaluation may find no document to run in.
+func (c *console) acrossReload(what, js string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(c.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.screenshot("failed-" + strings.ReplaceAll(what, " ", "-"))
+			c.t.Fatalf("gave up waiting in the browser: %s (%s; last error %v)", what, js, err)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
