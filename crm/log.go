@@ -77,6 +77,7 @@ func (s *Service) queue(ctx context.Context, tx *store.Tx, events []parley.Event
 		return nil
 	}
 	byConnector := map[string][]string{}
+	tenantOf := map[string]string{}
 	var order []string
 	for _, e := range events {
 		if e.Type != parley.EventMessageCreated && e.Type != parley.EventMessageUpdated {
@@ -98,20 +99,15 @@ func (s *Service) queue(ctx context.Context, tx *store.Tx, events []parley.Event
 		}
 		if _, seen := byConnector[connector]; !seen {
 			order = append(order, connector)
+			tenantOf[connector] = e.TenantID
 		}
 		byConnector[connector] = append(byConnector[connector], m.ID)
 	}
 	for _, connector := range order {
-		tenant := ""
-		for t, c := range *tenants {
-			if c == connector {
-				tenant = t
-			}
-		}
-		if err := tx.QueueForCRM(ctx, connector, tenant, byConnector[connector]); err != nil {
+		if err := tx.QueueForCRM(ctx, connector, tenantOf[connector], byConnector[connector]); err != nil {
 			return err
 		}
-		if err := s.enqueue(ctx, tx, JobFlush, connector, tenant); err != nil {
+		if err := s.enqueue(ctx, tx, JobFlush, connector, tenantOf[connector]); err != nil {
 			return err
 		}
 	}

@@ -51,19 +51,11 @@ func runDynamicsConnect(ctx context.Context, args []string, stdout, stderr io.Wr
 	if dv.ClientSecret == "" {
 		dv.ClientSecret = os.Getenv("PARLEY_DATAVERSE_CLIENT_SECRET")
 	}
-	if tenant == "" {
-		fmt.Fprintln(stderr, usage)
-		return errUsage
-	}
-	m, err := openForCLI(ctx, cfg, stderr)
+	m, t, err := openTenant(ctx, cfg, tenant, usage, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	t, err := findTenant(ctx, m.DB, tenant)
-	if err != nil {
-		return err
-	}
 	in := crm.ConnectorInput{Type: parley.ConnectorDataverse, Dataverse: &dv, Verify: !noVerify}
 	if tables != "" || len(phones) > 0 {
 		in.Tables, err = tablesByName(cmp.Or(tables, "contact,lead,account"), phones)
@@ -114,19 +106,11 @@ func runDynamicsInstall(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	if tenant == "" {
-		fmt.Fprintln(stderr, usage)
-		return errUsage
-	}
-	m, err := openForCLI(ctx, cfg, stderr)
+	m, t, err := openTenant(ctx, cfg, tenant, usage, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	t, err := findTenant(ctx, m.DB, tenant)
-	if err != nil {
-		return err
-	}
 	c, err := m.DB.ConnectorOf(ctx, t.ID, parley.ConnectorDataverse)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return parley.Errorf(parley.ENOTFOUND, "The tenant %s has no Dynamics connection; run parley dynamics connect first.", t.Name)
@@ -144,6 +128,25 @@ func runDynamicsInstall(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	fmt.Fprintln(stdout, rep.String())
 	return nil
+}
+
+// openTenant opens Parley for a command about one tenant, which the
+// command must name.
+func openTenant(ctx context.Context, cfg Config, tenant, usage string, stderr io.Writer) (*Main, *parley.Tenant, error) {
+	if tenant == "" {
+		fmt.Fprintln(stderr, usage)
+		return nil, nil, errUsage
+	}
+	m, err := openForCLI(ctx, cfg, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := findTenant(ctx, m.DB, tenant)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, t, nil
 }
 
 // openForCLI opens Parley's services without serving, for commands that
