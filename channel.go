@@ -36,6 +36,8 @@ type Channel struct {
 	// encrypted at rest as a whole, so a new secret field needs no schema
 	// change, and they are never rendered to API callers.
 	Meta    *MetaConfig    `json:"-"`
+	Twilio  *TwilioConfig  `json:"-"`
+	ACS     *ACSConfig     `json:"-"`
 	Sandbox *SandboxConfig `json:"-"`
 }
 
@@ -68,6 +70,48 @@ type MetaConfig struct {
 	// fake. APIVersion is the path prefix, such as "v23.0".
 	GraphURL   string `json:"graph_url,omitempty"`
 	APIVersion string `json:"api_version,omitempty"`
+}
+
+// TwilioConfig connects a number through Twilio's Programmable Messaging
+// (WhatsApp senders, or Twilio's shared WhatsApp sandbox number).
+type TwilioConfig struct {
+	AccountSID string `json:"account_sid"`
+	AuthToken  string `json:"auth_token"`
+	// MessagingServiceSID, when set, sends through a Messaging Service
+	// instead of from "whatsapp:" plus the channel's number.
+	MessagingServiceSID string `json:"messaging_service_sid,omitempty"`
+	// APIURL defaults to https://api.twilio.com and ContentURL to
+	// https://content.twilio.com; tests point both at a fake. When only
+	// APIURL is set, the Content API is read from it too.
+	APIURL     string `json:"api_url,omitempty"`
+	ContentURL string `json:"content_url,omitempty"`
+}
+
+// ACSConfig connects a number through Azure Communication Services
+// Advanced Messaging.
+type ACSConfig struct {
+	// Endpoint is the resource's address, such as
+	// https://contoso.communication.azure.com (tests: a fake).
+	Endpoint              string `json:"endpoint"`
+	ChannelRegistrationID string `json:"channel_registration_id"`
+	// AccessKey signs requests with HMAC-SHA256. Instead of it, an Entra
+	// application (TenantID, ClientID, ClientSecret) may be given, whose
+	// token is sent as a bearer; AuthorityURL overrides
+	// https://login.microsoftonline.com for tests.
+	AccessKey    string `json:"access_key,omitempty"`
+	TenantID     string `json:"tenant_id,omitempty"`
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	AuthorityURL string `json:"authority_url,omitempty"`
+	// WebhookKey is the shared secret Event Grid must send as ?key= on
+	// the webhook URL. Parley generates one when none is given.
+	WebhookKey string `json:"webhook_key,omitempty"`
+	// EventAudience, when set, makes the webhook accept Event Grid's
+	// Entra-authenticated delivery instead: a bearer token for this
+	// audience (the application ID or its ID URI), issued by EventIssuer
+	// (default https://login.microsoftonline.com/{TenantID}/v2.0).
+	EventAudience string `json:"event_audience,omitempty"`
+	EventIssuer   string `json:"event_issuer,omitempty"`
 }
 
 // SandboxConfig connects a number to Parley's simulated WhatsApp network.

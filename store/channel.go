@@ -24,6 +24,8 @@ type Sealer interface {
 // setting, secret or not, so that adding a secret needs no migration.
 type channelConfig struct {
 	Meta    *parley.MetaConfig    `json:"meta,omitempty"`
+	Twilio  *parley.TwilioConfig  `json:"twilio,omitempty"`
+	ACS     *parley.ACSConfig     `json:"acs,omitempty"`
 	Sandbox *parley.SandboxConfig `json:"sandbox,omitempty"`
 }
 
@@ -41,7 +43,7 @@ func (db *DB) sealConfig(ch *parley.Channel) ([]byte, error) {
 	if db.Secrets == nil {
 		return nil, errors.New("store: no master key configured to encrypt channel secrets")
 	}
-	plain, err := json.Marshal(channelConfig{Meta: ch.Meta, Sandbox: ch.Sandbox})
+	plain, err := json.Marshal(channelConfig{Meta: ch.Meta, Twilio: ch.Twilio, ACS: ch.ACS, Sandbox: ch.Sandbox})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +62,7 @@ func (db *DB) openConfig(ch *parley.Channel, sealed []byte) error {
 	if err := json.Unmarshal(plain, &cfg); err != nil {
 		return fmt.Errorf("decode channel %s settings: %w", ch.ID, err)
 	}
-	ch.Meta, ch.Sandbox = cfg.Meta, cfg.Sandbox
+	ch.Meta, ch.Twilio, ch.ACS, ch.Sandbox = cfg.Meta, cfg.Twilio, cfg.ACS, cfg.Sandbox
 	return nil
 }
 
