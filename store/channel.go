@@ -208,6 +208,13 @@ func (db *DB) FindChannel(ctx context.Context, tenantID, id string) (*parley.Cha
 	return db.findChannel(ctx, `WHERE id = $1 AND tenant_id = $2`, id, tenantID)
 }
 
+// ChannelByID routes a webhook whose address names its channel (Twilio,
+// ACS), across tenants: the webhook's signature, checked with that
+// channel's own secret, is what proves it belongs there.
+func (db *DB) ChannelByID(ctx context.Context, id string) (*parley.Channel, error) {
+	return db.findChannel(ctx, `WHERE id = $1`, id)
+}
+
 // ListChannels returns a tenant's channels, oldest first.
 func (db *DB) ListChannels(ctx context.Context, tenantID string) ([]*parley.Channel, error) {
 	return db.findChannels(ctx, `WHERE tenant_id = $1 ORDER BY id`, tenantID)
