@@ -2,6 +2,7 @@ package parley
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -85,4 +86,12 @@ func increment(b []byte) {
 			return
 		}
 	}
+}
+
+// NewSecret is a random shared secret for a webhook's address or
+// signature: 192 bits, URL-safe, so it can travel in a query string.
+func NewSecret() string {
+	var b [24]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

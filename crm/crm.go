@@ -6,8 +6,6 @@ package crm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -263,11 +261,7 @@ func (s *Service) verify(ctx context.Context, c *parley.Connector, want bool) er
 }
 
 // newKey is a random key for a CRM's webhooks to Parley.
-func newKey() string {
-	var b [24]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newKey() string { return parley.NewSecret() }
 
 // RecordValues reads columns of one of a tenant's CRM records as people
 // read them, for template variables bound to record.<column>. A table the

@@ -2,6 +2,8 @@ package messaging
 
 import (
 	"context"
+	"encoding/base64"
+	"reflect"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,6 +21,8 @@ type ChannelInput struct {
 	Name          string
 	RatePerSecond float64
 	Meta          *parley.MetaConfig
+	Twilio        *parley.TwilioConfig
+	ACS           *parley.ACSConfig
 	Sandbox       *parley.SandboxConfig
 	By            parley.Actor
 }
@@ -66,6 +70,12 @@ func (s *Service) UpdateChannel(ctx context.Context, tenantID, id string, in Cha
 	}
 	if ch.Meta != nil {
 		in.Meta = mergeMeta(*ch.Meta, in.Meta)
+	}
+	if ch.Twilio != nil {
+		in.Twilio = mergeSettings(ch.Twilio, in.Twilio)
+	}
+	if ch.ACS != nil {
+		in.ACS = mergeSettings(ch.ACS, in.ACS)
 	}
 	if in.Sandbox == nil {
 		in.Sandbox = ch.Sandbox
@@ -123,6 +133,22 @@ func mergeMeta(old parley.MetaConfig, in *parley.MetaConfig) *parley.MetaConfig 
 	}
 }
 
+// mergeSettings returns old with the non-empty string fields of patch
+// written over it, so a PATCH can rotate one secret alone.
+func mergeSettings[T any](old, patch *T) *T {
+	merged := *old
+	if patch == nil {
+		return &merged
+	}
+	dst, src := reflect.ValueOf(&merged).Elem(), reflect.ValueOf(patch).Elem()
+	for i := range dst.NumField() {
+		if f := src.Field(i); f.Kind() == reflect.String && f.String() != "" {
+			dst.Field(i).SetString(f.String())
+		}
+	}
+	return &merged
+}
+
 // configure validates the input and applies it to ch.
 func (s *Service) configure(ch *parley.Channel, in ChannelInput) error {
 	e164, err := phone.E164(in.PhoneNumber)
@@ -136,6 +162,10 @@ func (s *Service) configure(ch *parley.Channel, in ChannelInput) error {
 	switch in.Provider {
 	case parley.ProviderMeta:
 		return configureMeta(ch, in.Meta)
+	case parley.ProviderTwilio:
+		return configureTwilio(ch, in.Twilio)
+	case parley.ProviderACS:
+		return configureACS(ch, in.ACS)
 	case parley.ProviderSandbox:
 		cfg := in.Sandbox
 		if cfg == nil {
@@ -144,12 +174,110 @@ func (s *Service) configure(ch *parley.Channel, in ChannelInput) error {
 		if cfg.Customers < 0 || cfg.Customers > 1000 {
 			return parley.Errorf(parley.EINVALID, "sandbox.customers is between 0 and 1000.")
 		}
+		clearSettings(ch)
 		ch.Sandbox, ch.AccountID = cfg, ch.ID
 		return nil
 	case "":
-		return parley.Errorf(parley.EINVALID, "Say which provider connects the number: meta or sandbox.")
+		return parley.Errorf(parley.EINVALID, "Say which provider connects the number: meta, twilio, acs or sandbox.")
 	}
-	return parley.Errorf(parley.EINVALID, "Provider %q is not supported yet; use meta or sandbox.", in.Provider)
+	return parley.Errorf(parley.EINVALID, "Provider %q is not supported; use meta, twilio, acs or sandbox.", in.Provider)
+}
+
+// One setting per provider, so only one is set: a channel that moves
+// between providers must not keep the old one's secrets.
+func clearSettings(ch *parley.Channel) {
+	ch.Meta, ch.Twilio, ch.ACS, ch.Sandbox = nil, nil, nil, nil
+}
+
+var (
+	twilioSID = regexp.MustCompile(`^(AC|MG)[0-9a-fA-F]{32}$`)
+	acsUUID   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+func configureTwilio(ch *parley.Channel, cfg *parley.TwilioConfig) error {
+	if cfg == nil {
+		return parley.Errorf(parley.EINVALID, "A Twilio channel needs a twilio object with account_sid and auth_token.")
+	}
+	c := *cfg
+	if !twilioSID.MatchString(c.AccountSID) || !strings.HasPrefix(c.AccountSID, "AC") {
+		return parley.Errorf(parley.EINVALID, "twilio.account_sid is the 34-character Account SID starting with AC, shown in Twilio's console.")
+	}
+	if strings.TrimSpace(c.AuthToken) == "" {
+		return parley.Errorf(parley.EINVALID, "twilio.auth_token is required; it also signs Twilio's webhooks.")
+	}
+	if c.MessagingServiceSID != "" && (!twilioSID.MatchString(c.MessagingServiceSID) || !strings.HasPrefix(c.MessagingServiceSID, "MG")) {
+		return parley.Errorf(parley.EINVALID, "twilio.messaging_service_sid is the 34-character SID starting with MG.")
+	}
+	var err error
+	if c.APIURL, err = baseURL("twilio.api_url", c.APIURL); err != nil {
+		return err
+	}
+	if c.ContentURL, err = baseURL("twilio.content_url", c.ContentURL); err != nil {
+		return err
+	}
+	clearSettings(ch)
+	// A Twilio account may hold many numbers, and Twilio's sandbox number
+	// is shared by every account: the pair is what is unique.
+	ch.Twilio, ch.AccountID, ch.BusinessAccountID = &c, c.AccountSID+"/"+ch.PhoneNumber, c.AccountSID
+	return nil
+}
+
+func configureACS(ch *parley.Channel, cfg *parley.ACSConfig) error {
+	if cfg == nil {
+		return parley.Errorf(parley.EINVALID, "An ACS channel needs an acs object with endpoint, channel_registration_id and access_key (or an Entra tenant_id, client_id and client_secret).")
+	}
+	c := *cfg
+	var err error
+	if c.Endpoint == "" {
+		return parley.Errorf(parley.EINVALID, "acs.endpoint is the resource's address, such as https://contoso.communication.azure.com.")
+	}
+	if c.Endpoint, err = baseURL("acs.endpoint", c.Endpoint); err != nil {
+		return err
+	}
+	if !acsUUID.MatchString(c.ChannelRegistrationID) {
+		return parley.Errorf(parley.EINVALID, "acs.channel_registration_id is the channel's ID (a GUID) from the resource's Channels page.")
+	}
+	entra := c.TenantID != "" || c.ClientID != "" || c.ClientSecret != ""
+	switch {
+	case c.AccessKey != "" && entra:
+		return parley.Errorf(parley.EINVALID, "Give acs.access_key or an Entra client (tenant_id, client_id, client_secret), not both.")
+	case c.AccessKey != "":
+		if _, err := base64.StdEncoding.DecodeString(c.AccessKey); err != nil {
+			return parley.Errorf(parley.EINVALID, "acs.access_key is the base64 key from the resource's Keys page.")
+		}
+	case c.TenantID == "" || c.ClientID == "" || c.ClientSecret == "":
+		return parley.Errorf(parley.EINVALID, "acs needs access_key, or all of tenant_id, client_id and client_secret.")
+	}
+	if c.AuthorityURL, err = baseURL("acs.authority_url", c.AuthorityURL); err != nil {
+		return err
+	}
+	if c.EventIssuer, err = baseURL("acs.event_issuer", c.EventIssuer); err != nil {
+		return err
+	}
+	if c.EventIssuer != "" && c.EventAudience == "" {
+		return parley.Errorf(parley.EINVALID, "acs.event_issuer needs acs.event_audience, the audience Event Grid's tokens are for.")
+	}
+	if c.WebhookKey == "" {
+		c.WebhookKey = parley.NewSecret()
+	} else if len(c.WebhookKey) < 16 {
+		return parley.Errorf(parley.EINVALID, "acs.webhook_key must have at least 16 characters; leave it out and Parley makes one.")
+	}
+	clearSettings(ch)
+	ch.ACS, ch.AccountID, ch.BusinessAccountID = &c, c.ChannelRegistrationID, c.ChannelRegistrationID
+	return nil
+}
+
+// baseURL checks an optional http(s) base address and drops its trailing
+// slash, so paths can be appended.
+func baseURL(field, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", parley.Errorf(parley.EINVALID, "%s %q is not an http(s) URL.", field, v)
+	}
+	return strings.TrimRight(v, "/"), nil
 }
 
 func configureMeta(ch *parley.Channel, cfg *parley.MetaConfig) error {
@@ -170,16 +298,14 @@ func configureMeta(ch *parley.Channel, cfg *parley.MetaConfig) error {
 	if len(c.VerifyToken) < 8 {
 		return parley.Errorf(parley.EINVALID, "meta.verify_token must have at least 8 characters; choose a random one.")
 	}
-	if c.GraphURL != "" {
-		u, err := url.Parse(c.GraphURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return parley.Errorf(parley.EINVALID, "meta.graph_url %q is not an http(s) URL.", c.GraphURL)
-		}
-		c.GraphURL = strings.TrimRight(c.GraphURL, "/")
+	var err error
+	if c.GraphURL, err = baseURL("meta.graph_url", c.GraphURL); err != nil {
+		return err
 	}
 	if c.APIVersion != "" && !apiVersion.MatchString(c.APIVersion) {
 		return parley.Errorf(parley.EINVALID, "meta.api_version looks like \"v23.0\".")
 	}
+	clearSettings(ch)
 	ch.Meta, ch.AccountID, ch.BusinessAccountID = &c, c.PhoneNumberID, c.WABAID
 	return nil
 }
@@ -215,7 +341,7 @@ func (s *Service) RunPeriodic(ctx context.Context) {
 }
 
 func (s *Service) periodic(ctx context.Context, syncAll bool) error {
-	for _, provider := range []string{parley.ProviderMeta, parley.ProviderSandbox} {
+	for _, provider := range []string{parley.ProviderMeta, parley.ProviderTwilio, parley.ProviderACS, parley.ProviderSandbox} {
 		chs, err := s.DB.ChannelsByProvider(ctx, provider)
 		if err != nil {
 			return err
