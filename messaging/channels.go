@@ -3,8 +3,8 @@ package messaging
 import (
 	"context"
 	"encoding/base64"
-	"reflect"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -253,6 +253,9 @@ func configureACS(ch *parley.Channel, cfg *parley.ACSConfig) error {
 	}
 	if c.EventIssuer, err = baseURL("acs.event_issuer", c.EventIssuer); err != nil {
 		return err
+	}
+	if c.EventAudience != "" && c.EventIssuer == "" && c.TenantID == "" {
+		return parley.Errorf(parley.EINVALID, "Entra-authenticated delivery needs acs.event_issuer, or acs.tenant_id to build it from.")
 	}
 	if c.EventIssuer != "" && c.EventAudience == "" {
 		return parley.Errorf(parley.EINVALID, "acs.event_issuer needs acs.event_audience, the audience Event Grid's tokens are for.")
