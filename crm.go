@@ -11,6 +11,7 @@ import (
 // Connector types.
 const (
 	ConnectorDataverse = "dataverse" // Dynamics 365 and every model-driven app on Dataverse
+	ConnectorWebhook   = "webhook"   // any CRM, through signed webhooks both ways (crm/webhook)
 )
 
 // A Connector links a tenant to its CRM: where to find the records of a
@@ -40,7 +41,8 @@ type Connector struct {
 
 	// Settings of the type. They are encrypted at rest as a whole and
 	// never rendered to API callers.
-	Dataverse *DataverseConfig `json:"-"`
+	Dataverse *DataverseConfig  `json:"-"`
+	Webhook   *WebhookCRMConfig `json:"-"`
 }
 
 // DataverseConfig is how Parley reaches one Dataverse environment: an Entra

@@ -22,7 +22,8 @@ type connectorSettings struct {
 // connectorConfig is the encrypted part: the credentials, and every other
 // setting of the type, so that a new secret needs no migration.
 type connectorConfig struct {
-	Dataverse *parley.DataverseConfig `json:"dataverse,omitempty"`
+	Dataverse *parley.DataverseConfig  `json:"dataverse,omitempty"`
+	Webhook   *parley.WebhookCRMConfig `json:"webhook,omitempty"`
 }
 
 func (db *DB) sealConnector(c *parley.Connector) (settings string, sealed []byte, err error) {
@@ -33,7 +34,7 @@ func (db *DB) sealConnector(c *parley.Connector) (settings string, sealed []byte
 	if err != nil {
 		return "", nil, err
 	}
-	plain, err := json.Marshal(connectorConfig{Dataverse: c.Dataverse})
+	plain, err := json.Marshal(connectorConfig{Dataverse: c.Dataverse, Webhook: c.Webhook})
 	if err != nil {
 		return "", nil, err
 	}
@@ -57,7 +58,7 @@ func (db *DB) openConnector(c *parley.Connector, settings string, sealed []byte)
 	if err := json.Unmarshal(plain, &cfg); err != nil {
 		return fmt.Errorf("decode connector %s credentials: %w", c.ID, err)
 	}
-	c.Dataverse = cfg.Dataverse
+	c.Dataverse, c.Webhook = cfg.Dataverse, cfg.Webhook
 	return nil
 }
 
@@ -144,14 +145,8 @@ func (db *DB) DeleteConnector(ctx context.Context, tenantID, id string) error {
 		}
 		// What was waiting for this CRM goes with it: a new connector
 		// starts from its own messages, not the old one's backlog.
-		for _, table := range []string{"crm_outbox", "crm_lookups", "crm_sync", "crm_snapshots"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE connector_id = $1`, id); err != nil {
-				return fmt.Errorf("store: delete connector: %w", err)
-			}
-		}
-		// What was waiting for this CRM goes with it: a new connector
-		// starts from its own messages, not the old one's backlog.
-		for _, table := range []string{"crm_outbox", "crm_lookups", "crm_sync", "crm_snapshots"} {
+		for _, table := range []string{"crm_outbox", "crm_lookups", "crm_sync", "crm_snapshots",
+			"crm_records", "crm_record_phones", "crm_webhook_seen", "crm_imports", "crm_deliveries"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE connector_id = $1`, id); err != nil {
 				return fmt.Errorf("store: delete connector: %w", err)
 			}
