@@ -166,6 +166,30 @@ type ChannelPatch struct {
 	ACS           *ACSSettings       `json:"acs,omitempty" doc:"Fields given replace the stored ones; the channel registration ID cannot change."`
 }
 
+// MigrateRequest moves a number to another provider.
+type MigrateRequest struct {
+	Provider   string          `json:"provider" enum:"meta,twilio,acs" doc:"The provider the number moves to."`
+	Meta       *MetaSettings   `json:"meta,omitempty"`
+	Twilio     *TwilioSettings `json:"twilio,omitempty"`
+	ACS        *ACSSettings    `json:"acs,omitempty"`
+	DryRun     bool            `json:"dry_run,omitempty" doc:"Check the settings with the provider and report what would move, changing nothing."`
+	SkipVerify bool            `json:"skip_verify,omitempty" doc:"Do not ask the new provider whether the credentials work."`
+}
+
+// MigrationView reports a move; Channel is the channel after it.
+type MigrationView struct {
+	*messaging.Migration
+	Channel *ChannelView `json:"channel,omitempty"`
+}
+
+func (m *MetaSettings) config() *parley.MetaConfig {
+	if m == nil {
+		return nil
+	}
+	return &parley.MetaConfig{PhoneNumberID: m.PhoneNumberID, WABAID: m.WABAID, AccessToken: m.AccessToken, AppSecret: m.AppSecret,
+		VerifyToken: m.VerifyToken, GraphURL: m.GraphURL, APIVersion: m.APIVersion}
+}
+
 type channelOutput struct {
 	Body *ChannelView
 }
@@ -192,11 +216,7 @@ func (s *Server) registerChannels() {
 		func(ctx context.Context, a *Auth, in *struct{ Body ChannelInput }) (*channelOutput, error) {
 			b := in.Body
 			ci := messaging.ChannelInput{Provider: b.Provider, PhoneNumber: b.PhoneNumber, Name: b.Name, RatePerSecond: b.RatePerSecond,
-				Twilio: b.Twilio.config(), ACS: b.ACS.config(), Sandbox: b.Sandbox, By: a.Actor()}
-			if m := b.Meta; m != nil {
-				ci.Meta = &parley.MetaConfig{PhoneNumberID: m.PhoneNumberID, WABAID: m.WABAID, AccessToken: m.AccessToken, AppSecret: m.AppSecret,
-					VerifyToken: m.VerifyToken, GraphURL: m.GraphURL, APIVersion: m.APIVersion}
-			}
+				Meta: b.Meta.config(), Twilio: b.Twilio.config(), ACS: b.ACS.config(), Sandbox: b.Sandbox, By: a.Actor()}
 			ch, err := s.Messaging.ConnectChannel(ctx, a.Tenant.ID, ci)
 			if err != nil {
 				return nil, err
@@ -247,6 +267,35 @@ func (s *Server) registerChannels() {
 				return nil, err
 			}
 			return &channelOutput{Body: s.channelView(ch, ci.ACS != nil && ci.ACS.WebhookKey != "")}, nil
+		})
+
+	register(s, huma.Operation{OperationID: "MigrateChannel", Method: http.MethodPost, Path: "/v1/channels/{id}/migrate", Tags: []string{"Channels"},
+		Summary: "Move a number to another provider", Description: "Moves a number to another provider (say Twilio to Meta's Cloud API), " +
+			"keeping its contacts, conversations, consent and history. The new credentials are checked first; templates are fetched again " +
+			"from the new provider. With dry_run nothing changes and the answer says what would move. " +
+			"It is refused while a send waits for the old provider's answer."},
+		func(ctx context.Context, a *Auth, in *struct {
+			ID   string `path:"id"`
+			Body MigrateRequest
+		}) (*struct{ Body MigrationView }, error) {
+			b := in.Body
+			mi := messaging.MigrateInput{DryRun: b.DryRun, SkipVerify: b.SkipVerify, ChannelInput: messaging.ChannelInput{Provider: b.Provider,
+				Meta: b.Meta.config(), Twilio: b.Twilio.config(), ACS: b.ACS.config(), By: a.Actor()}}
+			vctx, cancel := context.WithTimeout(ctx, providerTimeout)
+			defer cancel()
+			mig, err := s.Messaging.MigrateChannel(vctx, a.Tenant.ID, in.ID, mi)
+			if err != nil {
+				return nil, err
+			}
+			out := &struct{ Body MigrationView }{Body: MigrationView{Migration: mig}}
+			if !mig.DryRun {
+				ch, err := s.DB.FindChannel(ctx, a.Tenant.ID, in.ID)
+				if err != nil {
+					return nil, err
+				}
+				out.Body.Channel = s.channelView(ch, true)
+			}
+			return out, nil
 		})
 
 	register(s, huma.Operation{OperationID: "SyncTemplates", Method: http.MethodPost, Path: "/v1/channels/{id}/templates/sync",

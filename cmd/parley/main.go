@@ -7,6 +7,7 @@
 //	parley migrate               bring the database schema up to date
 //	parley tenant create NAME    create a tenant and print its first API key
 //	parley user create …         create a console user (agent, supervisor or admin)
+//	parley channel migrate …     move a number to another provider, keeping its history
 //	parley version               print the version
 //	parley bench ingest          measure webhook ingestion
 //	parley dynamics solution …   build the Dynamics 365 solution that adds the WhatsApp button
@@ -63,6 +64,11 @@ Usage:
   parley user create --tenant T --email E --role agent|supervisor|admin [--password P]
                                 create a console user; prints a one-time password, to be changed at
                                 the first sign-in, unless one is given
+  parley channel list --tenant T
+                                list a tenant's numbers
+  parley channel migrate --tenant T --channel ID --to meta|twilio|acs --settings JSON|@FILE [--dry-run]
+                                move a number to another provider, keeping its contacts, conversations,
+                                consent and history (--dry-run checks and reports, changing nothing)
   parley version                print the version
   parley bench ingest           measure webhook ingestion (see docs/performance.md)
   parley dynamics solution --base-url URL [--out FILE] [--tables lead,contact,account]
@@ -99,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "dynamics":
 		return runDynamics(ctx, args[1:], stdout, stderr)
+	case "channel":
+		return runChannel(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "parley", version)
 		return nil
