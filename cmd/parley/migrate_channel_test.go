@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +37,9 @@ func TestChannelMigrate(t *testing.T) {
 	contactID := contacts.Data[0].ID
 	a.must(a.do("POST", "/v1/contacts/"+contactID+"/consent", a.keyA, map[string]any{"state": "opted_out", "source": "asked by phone"}), http.StatusOK, nil)
 
-	migrate := func(body map[string]any) response { return a.do("POST", "/v1/channels/"+a.channelID+"/migrate", a.keyA, body) }
+	migrate := func(body map[string]any) response {
+		return a.do("POST", "/v1/channels/"+a.channelID+"/migrate", a.keyA, body)
+	}
 	toTwilio := map[string]any{"provider": "twilio", "skip_verify": true,
 		"twilio": map[string]any{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tw-token", "api_url": "http://127.0.0.1:1"}}
 
