@@ -50,8 +50,35 @@ type Network struct {
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	media map[string][]byte
+	media map[string]file
 	fails []*whatsapp.Error
+	sent  []Sent
+}
+
+type file struct {
+	data     []byte
+	mimeType string
+}
+
+// Sent is a message the network accepted.
+type Sent struct {
+	ID      string // the network's message ID
+	Channel string
+	To      string // the customer's WhatsApp ID
+	// Outbound is what Parley asked for; Outbound.Message.ID is Parley's
+	// message ID, which the network's statuses carry back.
+	Outbound whatsapp.Outbound
+}
+
+// Interrupted, given to FailNext, makes a send go out while Parley is
+// told the connection dropped: the case reconciliation exists for.
+var Interrupted = &whatsapp.Error{Kind: whatsapp.Ambiguous, Code: "interrupted", Message: "sandbox: the connection dropped after the message was handed over"}
+
+// Sent returns the messages the network accepted, oldest first.
+func (n *Network) Sent() []Sent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Sent(nil), n.sent...)
 }
 
 // FailNext makes the next sends fail with these errors, one each, as a
@@ -67,7 +94,7 @@ var _ whatsapp.Provider = (*Network)(nil)
 // New returns a network that reports through deliver.
 func New(deliver Deliverer, pace Pace) *Network {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Network{deliver: deliver, pace: pace, ctx: ctx, cancel: cancel, media: map[string][]byte{}}
+	return &Network{deliver: deliver, pace: pace, ctx: ctx, cancel: cancel, media: map[string]file{}}
 }
 
 // Close stops the simulation and waits for what is in flight.
@@ -110,15 +137,19 @@ func (n *Network) Send(ctx context.Context, ch *parley.Channel, out *whatsapp.Ou
 	if waid == "" {
 		return whatsapp.SendResult{}, &whatsapp.Error{Kind: whatsapp.Rejected, Code: "131026", Message: "Message undeliverable: the recipient has no number."}
 	}
+	var fail *whatsapp.Error
 	n.mu.Lock()
 	if len(n.fails) > 0 {
-		e := n.fails[0]
+		fail = n.fails[0]
 		n.fails = n.fails[1:]
-		n.mu.Unlock()
-		return whatsapp.SendResult{}, e
+		if fail != Interrupted {
+			n.mu.Unlock()
+			return whatsapp.SendResult{}, fail
+		}
 	}
-	n.mu.Unlock()
 	id := newID("wamid.sandbox.")
+	n.sent = append(n.sent, Sent{ID: id, Channel: ch.ID, To: waid, Outbound: *out})
+	n.mu.Unlock()
 	for i, st := range []parley.Status{parley.StatusSent, parley.StatusDelivered, parley.StatusRead} {
 		n.after(time.Duration(i+1)*n.pace.Tick, func(ctx context.Context) {
 			n.report(ctx, ch, &whatsapp.Batch{Statuses: []whatsapp.StatusUpdate{{Account: ch.AccountID, ProviderMessageID: id, Status: st,
@@ -127,6 +158,9 @@ func (n *Network) Send(ctx context.Context, ch *parley.Channel, out *whatsapp.Ou
 	}
 	if out.Message.Type != parley.TypeReaction {
 		n.after(3*n.pace.Tick+n.pace.Reply, func(ctx context.Context) { n.answer(ctx, ch, waid, out, id) })
+	}
+	if fail != nil {
+		return whatsapp.SendResult{}, fail
 	}
 	return whatsapp.SendResult{ProviderMessageID: id}, nil
 }
@@ -152,12 +186,24 @@ func (n *Network) Write(ctx context.Context, ch *parley.Channel, c Customer, tex
 
 // SendImage makes a customer send a picture, which Parley then downloads.
 func (n *Network) SendImage(ctx context.Context, ch *parley.Channel, c Customer, caption string) error {
+	return n.SendMedia(ctx, ch, c, parley.TypeImage, "image/png", picture(c.Name), caption)
+}
+
+// SendMedia makes a customer send a file of the given type.
+func (n *Network) SendMedia(ctx context.Context, ch *parley.Channel, c Customer, typ parley.MessageType, mimeType string, data []byte, caption string) error {
 	id := newID("sandbox-media-")
 	n.mu.Lock()
-	n.media[id] = picture(c.Name)
+	n.media[id] = file{data: data, mimeType: mimeType}
 	n.mu.Unlock()
-	return n.inboundErr(ctx, ch, c, parley.Message{Type: parley.TypeImage, Text: caption,
-		Media: &parley.Media{ProviderMediaID: id, MIMEType: "image/png"}})
+	return n.inboundErr(ctx, ch, c, parley.Message{Type: typ, Text: caption,
+		Media: &parley.Media{ProviderMediaID: id, MIMEType: mimeType}})
+}
+
+// Report hands Parley events as if the network had sent them, retrying
+// as a provider retries webhooks: tests use it to replay and reorder
+// statuses.
+func (n *Network) Report(ctx context.Context, ch *parley.Channel, b *whatsapp.Batch) error {
+	return n.report(ctx, ch, b)
 }
 
 func (n *Network) inbound(ctx context.Context, ch *parley.Channel, c Customer, content parley.Message) {
@@ -239,12 +285,12 @@ func (n *Network) MarkRead(ctx context.Context, ch *parley.Channel, providerMess
 // FetchMedia returns a file a simulated customer sent.
 func (n *Network) FetchMedia(ctx context.Context, ch *parley.Channel, m *parley.Media) (io.ReadCloser, string, error) {
 	n.mu.Lock()
-	b, ok := n.media[m.ProviderMediaID]
+	f, ok := n.media[m.ProviderMediaID]
 	n.mu.Unlock()
 	if !ok {
 		return nil, "", &whatsapp.Error{Kind: whatsapp.Rejected, Code: "131052", Message: "Media download error: unknown media ID."}
 	}
-	return io.NopCloser(bytes.NewReader(b)), "image/png", nil
+	return io.NopCloser(bytes.NewReader(f.data)), f.mimeType, nil
 }
 
 // Check always passes: the sandbox needs no credentials.
