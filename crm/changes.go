@@ -108,6 +108,14 @@ func (s *Service) Apply(ctx context.Context, c *parley.Connector, t parley.CRMTa
 	return s.DB.InTx(ctx, func(tx *store.Tx) error { return s.applyChanges(ctx, tx, c, t, ch, true) })
 }
 
+// ApplyTx takes in a table's changes inside the caller's transaction, so
+// that what the changes came with (a webhook CRM's mirror, its seen
+// webhook-id) commits with them. tell is false for a full read, such as an
+// initial import: snapshots and lookups are refreshed, nothing is told.
+func (s *Service) ApplyTx(ctx context.Context, tx *store.Tx, c *parley.Connector, t parley.CRMTable, ch Changes, tell bool) error {
+	return s.applyChanges(ctx, tx, c, t, ch, tell)
+}
+
 // applyChanges records a table's changes. For a record linked to contacts, the
 // watched columns that differ from the snapshot are written as a line in
 // each contact's latest conversation and published as a

@@ -63,6 +63,9 @@ type Activity struct {
 	// Regarding is the record the activity is logged on, in Table.
 	Regarding parley.Record
 	Table     parley.CRMTable
+	// Records are every record of the contact, the primary one first,
+	// for CRMs that log an activity on several.
+	Records   []parley.RecordLink
 	Subject   string
 	Inbound   bool
 	Status    parley.Status
@@ -132,6 +135,7 @@ type ConnectorInput struct {
 	Type           string
 	Name           string
 	Dataverse      *parley.DataverseConfig
+	Webhook        *parley.WebhookCRMConfig
 	Tables         []parley.CRMTable
 	CreateLeads    *bool
 	LanguageColumn *string
@@ -147,19 +151,38 @@ func (s *Service) Connect(ctx context.Context, tenantID string, in ConnectorInpu
 	if in.Type == "" {
 		in.Type = parley.ConnectorDataverse
 	}
-	if in.Type != parley.ConnectorDataverse {
-		return nil, parley.Errorf(parley.EINVALID, "The connector type is %q; the only type so far is %q.", in.Type, parley.ConnectorDataverse)
-	}
-	if in.Dataverse == nil {
-		return nil, parley.Errorf(parley.EINVALID, "A dataverse connector needs its dataverse settings.")
-	}
 	c := &parley.Connector{ID: parley.NewID(parley.PrefixConnector), TenantID: tenantID, Type: in.Type, Name: in.Name, Tables: in.Tables}
-	if len(c.Tables) == 0 {
-		c.Tables = parley.DefaultCRMTables()
+	switch in.Type {
+	case parley.ConnectorDataverse:
+		if in.Dataverse == nil {
+			return nil, parley.Errorf(parley.EINVALID, "A dataverse connector needs its dataverse settings.")
+		}
+		if len(c.Tables) == 0 {
+			c.Tables = parley.DefaultCRMTables()
+		}
+		dv := *in.Dataverse
+		dv.WebhookKey = newKey()
+		c.Dataverse = &dv
+	case parley.ConnectorWebhook:
+		if in.Webhook == nil {
+			return nil, parley.Errorf(parley.EINVALID, "A webhook connector needs its webhook settings: at least activity_url.")
+		}
+		if len(c.Tables) == 0 {
+			c.Tables = parley.WebhookCRMTables()
+		}
+		wh := *in.Webhook
+		// Secrets left out are made here, and shown once in the answer.
+		if wh.SigningSecret == "" {
+			wh.SigningSecret = parley.NewWebhookSecret()
+		}
+		if wh.InboundSecret == "" {
+			wh.InboundSecret = parley.NewWebhookSecret()
+		}
+		c.Webhook = &wh
+	default:
+		return nil, parley.Errorf(parley.EINVALID, "The connector type is %q; it must be %q or %q.", in.Type, parley.ConnectorDataverse,
+			parley.ConnectorWebhook)
 	}
-	dv := *in.Dataverse
-	dv.WebhookKey = newKey()
-	c.Dataverse = &dv
 	if err := s.apply(c, in); err != nil {
 		return nil, err
 	}
@@ -198,6 +221,19 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, in ConnectorI
 		}
 		c.Dataverse = &merged
 	}
+	if w := in.Webhook; w != nil && c.Webhook != nil {
+		merged := *c.Webhook
+		for dst, src := range map[*string]string{&merged.ActivityURL: w.ActivityURL, &merged.SigningSecret: w.SigningSecret,
+			&merged.InboundSecret: w.InboundSecret} {
+			if src != "" {
+				*dst = src
+			}
+		}
+		if w.Import != nil {
+			merged.Import = w.Import
+		}
+		c.Webhook = &merged
+	}
 	if err := s.apply(c, in); err != nil {
 		return nil, err
 	}
@@ -221,8 +257,15 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
 
 // apply checks a connector's settings and sets the optional ones given.
 func (s *Service) apply(c *parley.Connector, in ConnectorInput) error {
-	if err := c.Dataverse.Check(); err != nil {
-		return err
+	if c.Dataverse != nil {
+		if err := c.Dataverse.Check(); err != nil {
+			return err
+		}
+	}
+	if c.Webhook != nil {
+		if err := c.Webhook.Check(); err != nil {
+			return err
+		}
 	}
 	tables, err := parley.CheckTables(c.Tables)
 	if err != nil {
@@ -255,7 +298,7 @@ func (s *Service) verify(ctx context.Context, c *parley.Connector, want bool) er
 		return err
 	}
 	if err := cl.Check(ctx); err != nil {
-		return parley.Errorf(parley.EINVALID, "Dataverse refused the connection: %s", parley.ErrorMessage(err))
+		return parley.Errorf(parley.EINVALID, "The CRM refused the connection: %s", parley.ErrorMessage(err))
 	}
 	return nil
 }
@@ -264,12 +307,24 @@ func (s *Service) verify(ctx context.Context, c *parley.Connector, want bool) er
 func newKey() string { return parley.NewSecret() }
 
 // RecordValues reads columns of one of a tenant's CRM records as people
-// read them, for template variables bound to record.<column>. A table the
-// connector does not list is read by Dataverse's naming (lead → leads).
+// read them, for template variables bound to record.<column>. The record
+// is read from the tenant's connector that lists its table, else from its
+// first; a table the connector does not list is read by Dataverse's naming
+// (lead → leads).
 func (s *Service) RecordValues(ctx context.Context, tenantID string, rec parley.Record, columns []string) (map[string]string, error) {
-	conn, err := s.DB.ConnectorOf(ctx, tenantID, parley.ConnectorDataverse)
+	conns, err := s.DB.ListConnectors(ctx, tenantID)
 	if err != nil {
 		return nil, err
+	}
+	if len(conns) == 0 {
+		return nil, parley.Errorf(parley.ENOTFOUND, "This tenant has no CRM connector.")
+	}
+	conn := conns[0]
+	for _, cn := range conns {
+		if _, ok := cn.Table(rec.Table); ok {
+			conn = cn
+			break
+		}
 	}
 	c, cl, err := s.connector(ctx, conn.ID)
 	if err != nil {

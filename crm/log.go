@@ -219,7 +219,9 @@ func (s *Service) activities(ctx context.Context, c *parley.Connector, cl Client
 			channels[m.ChannelID] = ch
 		}
 		t, _ := c.Table(links[0].Table)
-		acts = append(acts, s.activity(m, contact, ch, links[0].Record, t))
+		act := s.activity(m, contact, ch, links[0].Record, t)
+		act.Records = links
+		acts = append(acts, act)
 		first = append(first, e.ID)
 	}
 	return acts, first, nil

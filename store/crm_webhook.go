@@ -144,6 +144,12 @@ func mirrorRecord(ctx context.Context, q queryer, connectorID, entity, id string
 	r, err := scanMirror(q.QueryRowContext(ctx, `SELECT `+mirrorColumns+` FROM crm_records WHERE connector_id = $1 AND entity = $2 AND record_id = $3`,
 		connectorID, entity, id))
 	if errors.Is(err, sql.ErrNoRows) {
+		// Links keep record IDs in lower case (parley.ParseRecord); the
+		// CRM's own may not be.
+		r, err = scanMirror(q.QueryRowContext(ctx, `SELECT `+mirrorColumns+` FROM crm_records WHERE connector_id = $1 AND entity = $2
+			AND lower(record_id) = lower($3) ORDER BY record_id LIMIT 1`, connectorID, entity, id))
+	}
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "The CRM has sent no record %s:%s.", entity, id)
 	} else if err != nil {
 		return nil, fmt.Errorf("store: mirror record: %w", err)
