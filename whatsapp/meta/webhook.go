@@ -544,7 +544,13 @@ func (e *hookError) neutral() parley.MessageError {
 	if e.ErrorData != nil && e.ErrorData.Details != "" {
 		d = e.ErrorData.Details
 	}
-	return parley.MessageError{Code: string(e.Code), Title: e.Title, Message: e.Message, Details: d}
+	me := parley.MessageError{Code: string(e.Code), Title: e.Title, Message: e.Message, Details: d}
+	// A failed status says what the core's outcome is, as a refused send
+	// does, so an agent sees "outside_window" however the failure came.
+	if code, err := strconv.Atoi(me.Code); err == nil && graphCodeKinds[code] == whatsapp.OutsideWindow {
+		me.Reason = whatsapp.OutsideWindow.String()
+	}
+	return me
 }
 
 func hookErrors(list []hookError) []parley.MessageError {
