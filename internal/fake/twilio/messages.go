@@ -302,6 +302,6 @@ func (s *Server) failLater(m *message, code string) {
 	s.async.Add(1)
 	go func() {
 		defer s.async.Done()
-		s.Post(d)
+		s.postTo(d.URL, d.Form, true)
 	}()
 }
