@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/crm"
+	"github.com/parleyhq/parley/store"
 )
 
 // DataverseSettings are how Parley reaches a Dataverse environment.
@@ -24,9 +25,10 @@ type DataverseSettings struct {
 
 // ConnectorInput connects the tenant's CRM.
 type ConnectorInput struct {
-	Type             string             `json:"type,omitempty" enum:"dataverse" doc:"The CRM: dataverse (Dynamics 365 and every model-driven app), the default."`
+	Type             string             `json:"type,omitempty" enum:"dataverse,webhook" doc:"The CRM: dataverse (Dynamics 365 and every model-driven app), the default; or webhook, any CRM through signed webhooks (docs/any-crm.md)."`
 	Name             string             `json:"name,omitempty"`
 	Dataverse        *DataverseSettings `json:"dataverse,omitempty"`
+	Webhook          *WebhookSettings   `json:"webhook,omitempty"`
 	Tables           []parley.CRMTable  `json:"tables,omitempty" doc:"Tables to look phones up in, preferred first; default contact, lead, account."`
 	CreateLeads      *bool              `json:"create_leads,omitempty" doc:"Create a lead for an inbound number no record has."`
 	LanguageColumn   *string            `json:"language_column,omitempty" doc:"A record column holding the customer's language, for templates."`
@@ -40,6 +42,8 @@ type ConnectorView struct {
 	Type             string               `json:"type"`
 	Name             string               `json:"name,omitempty"`
 	Dataverse        *DataverseSettings   `json:"dataverse,omitempty"`
+	Webhook          *WebhookView         `json:"webhook,omitempty"`
+	Import           *store.ImportState   `json:"import,omitempty" doc:"The initial import's progress, on a webhook connector that has run one."`
 	Tables           []parley.CRMTable    `json:"tables"`
 	CreateLeads      bool                 `json:"create_leads"`
 	LanguageColumn   string               `json:"language_column,omitempty"`
@@ -62,6 +66,9 @@ func (s *Server) connectorView(c *parley.Connector, withKey bool) *ConnectorView
 			v.WebhookURL = s.BaseURL + "/webhooks/dataverse/" + c.ID + "?key=" + url.QueryEscape(d.WebhookKey)
 		}
 	}
+	if w := c.Webhook; w != nil {
+		v.Webhook = s.webhookView(c, withKey)
+	}
 	return v
 }
 
@@ -71,6 +78,9 @@ func (in *ConnectorInput) service() crm.ConnectorInput {
 	if d := in.Dataverse; d != nil {
 		ci.Dataverse = &parley.DataverseConfig{EnvironmentURL: d.EnvironmentURL, EntraTenantID: d.EntraTenantID, ClientID: d.ClientID,
 			ClientSecret: d.ClientSecret, TokenURL: d.TokenURL, APIBase: d.APIBase}
+	}
+	if w := in.Webhook; w != nil {
+		ci.Webhook = w.config()
 	}
 	return ci
 }
@@ -129,7 +139,11 @@ func (s *Server) registerConnectors() {
 			if err != nil {
 				return nil, err
 			}
-			return &connectorOutput{Body: s.connectorView(c, false)}, nil
+			v := s.connectorView(c, false)
+			if v.Import, err = s.DB.ImportState(ctx, c.ID); err != nil {
+				return nil, err
+			}
+			return &connectorOutput{Body: v}, nil
 		})
 
 	register(s, huma.Operation{OperationID: "UpdateConnector", Method: http.MethodPatch, Path: "/v1/crm-connectors/{id}", Tags: []string{"CRM"},
@@ -158,4 +172,5 @@ func (s *Server) registerConnectors() {
 		}) (*struct{}, error) {
 			return nil, s.CRM.Delete(ctx, a.Tenant.ID, in.ID)
 		})
+	s.registerWebhookCRM()
 }

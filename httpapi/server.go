@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/crm"
+	"github.com/parleyhq/parley/crm/webhook"
 	"github.com/parleyhq/parley/messaging"
 	"github.com/parleyhq/parley/panel"
 	"github.com/parleyhq/parley/realtime"
@@ -49,6 +50,9 @@ type Server struct {
 	Panels *panel.Signer
 	// CRM manages the tenants' CRM connectors.
 	CRM *crm.Service
+	// AnyCRM receives the webhooks of CRMs connected through webhooks and
+	// runs their imports.
+	AnyCRM *webhook.Service
 	// Records reads the CRM records templates are filled from
 	// (template.fill_from_record); nil means no CRM, and variables bound
 	// to record columns are then reported unfilled.
@@ -83,6 +87,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	s.mux.HandleFunc("GET /webhooks/meta", s.metaHandshake)
 	s.mux.HandleFunc("POST /webhooks/meta", s.metaWebhook)
 	s.mux.HandleFunc("POST /webhooks/dataverse/{connector}", s.dataverseWebhook)
+	s.mux.HandleFunc("POST /webhooks/crm/{connector}", s.crmWebhook)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /about", s.root)
 	s.mux.HandleFunc("GET /about/parley.css", s.static)

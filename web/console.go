@@ -421,8 +421,14 @@ func (s *Server) recordViews(ctx context.Context, tenantID, contactID string) ([
 			c, _ = s.DB.FindConnector(ctx, tenantID, l.ConnectorID) // gone: the link stays, without an address
 			connectors[l.ConnectorID] = c
 		}
-		if c != nil && c.Dataverse != nil {
+		switch {
+		case c != nil && c.Dataverse != nil:
 			out[i].URL = c.Dataverse.DeepLink(l.Record)
+		case c != nil && c.Webhook != nil:
+			// A webhook CRM sends each record's address (source_crm_url).
+			if r, err := s.DB.MirrorRecord(ctx, c.ID, l.Table, l.ID); err == nil {
+				out[i].URL = r.URL
+			}
 		}
 	}
 	return out, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/blob"
 	"github.com/parleyhq/parley/crm"
 	"github.com/parleyhq/parley/crm/dataverse"
+	"github.com/parleyhq/parley/crm/webhook"
 	"github.com/parleyhq/parley/httpapi"
 	"github.com/parleyhq/parley/jobs"
 	"github.com/parleyhq/parley/messaging"
@@ -49,6 +50,9 @@ type Main struct {
 	// waits); CRMPollEvery how often change tracking is read.
 	DataverseOptions []dataverse.Option
 	CRMPollEvery     time.Duration
+	// CRMOutageWait overrides how long deliveries to a webhook CRM wait
+	// after it failed without a Retry-After.
+	CRMOutageWait time.Duration
 
 	DB        *store.DB
 	Queue     *jobs.Queue
@@ -60,6 +64,7 @@ type Main struct {
 	Web       *web.Server
 	Panels    *panel.Signer
 	CRM       *crm.Service
+	AnyCRM    *webhook.Service
 
 	ln      net.Listener
 	http    *http.Server
@@ -112,6 +117,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Ingester = m.Messaging.NewIngester(loops, 512)
 	m.CRM = &crm.Service{DB: m.DB, Jobs: m.Queue, Log: m.Log, Open: m.openCRM, PollEvery: m.CRMPollEvery}
+	m.AnyCRM = &webhook.Service{DB: m.DB, CRM: m.CRM, Jobs: m.Queue, Log: m.Log, Now: m.DB.Now, OutageWait: m.CRMOutageWait}
+	m.AnyCRM.Register()
 	return m.CRM.Register(ctx)
 }
 
@@ -175,7 +182,7 @@ func (m *Main) Run(ctx context.Context) error {
 		FrameAncestors: m.Config.frameAncestors(), Panels: m.Panels, SecureCookies: strings.HasPrefix(m.baseURL, "https://"),
 		OIDC: signIn, Records: m.CRM}
 	m.Server = &httpapi.Server{DB: m.DB, Messaging: m.Messaging, Ingester: m.Ingester, Broker: m.Broker, Log: m.Log,
-		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM, Records: m.CRM}
+		BaseURL: m.baseURL, Info: m.rootInfo, Web: m.Web, Panels: m.Panels, CRM: m.CRM, Records: m.CRM, AnyCRM: m.AnyCRM}
 	handler, err := m.Server.Handler()
 	if err != nil {
 		ln.Close()

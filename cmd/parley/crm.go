@@ -8,6 +8,9 @@ import (
 
 // openCRM makes the client of a tenant's CRM connector.
 func (m *Main) openCRM(c *parley.Connector) (crm.Client, error) {
+	if c.Type == parley.ConnectorWebhook {
+		return m.AnyCRM.Open(c)
+	}
 	opts := append([]dataverse.Option{dataverse.WithLogger(m.Log)}, m.DataverseOptions...)
 	cl, err := dataverse.Open(c, opts...)
 	if err != nil {

@@ -11,6 +11,7 @@
 //	parley version               print the version
 //	parley bench ingest          measure webhook ingestion
 //	parley dynamics solution …   build the Dynamics 365 solution that adds the WhatsApp button
+//	parley crm import …          import a webhook CRM's records from a CSV or JSON file
 package main
 
 import (
@@ -74,6 +75,8 @@ Usage:
   parley dynamics solution --base-url URL [--out FILE] [--tables lead,contact,account]
                                 build the Dynamics 365 solution zip that adds a WhatsApp button
                                 to the tables' forms (parley dynamics help lists more)
+  parley crm import --tenant T --connector ID FILE.csv|FILE.json
+                                import records into a webhook CRM connector (docs/any-crm.md)
 
 Configuration comes from the environment, overridden by flags (parley serve -h):
   PARLEY_ADDR          listen address (default :8080)
@@ -105,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "dynamics":
 		return runDynamics(ctx, args[1:], stdout, stderr)
+	case "crm":
+		return runCRM(ctx, args[1:], stdout, stderr)
 	case "channel":
 		return runChannel(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
