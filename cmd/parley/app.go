@@ -29,6 +29,7 @@ import (
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/web"
 	"github.com/parleyhq/parley/whatsapp"
+	"github.com/parleyhq/parley/whatsapp/acs"
 	"github.com/parleyhq/parley/whatsapp/meta"
 	"github.com/parleyhq/parley/whatsapp/sandbox"
 )
@@ -103,6 +104,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Sandbox = sandbox.New(m.deliver, m.Pace)
 	providers := map[string]whatsapp.Provider{
 		parley.ProviderMeta:    meta.New(&http.Client{Timeout: 2 * time.Minute}),
+		parley.ProviderACS:     acs.New(&http.Client{Timeout: 2 * time.Minute}),
 		parley.ProviderSandbox: m.Sandbox,
 	}
 	m.Messaging = messaging.New(m.DB, m.Queue, blobs, ratelimit.New(m.DB), providers, m.Log)
