@@ -492,7 +492,9 @@ func (k *twilioKit) fail(n int, f kitFault) {
 		faultOutage: twiliofake.Outage, faultOutsideWindow: twiliofake.OutsideWindow, faultInterrupt: twiliofake.Interrupt}[f])
 }
 
-func (k *twilioKit) addTemplate(name, language, body string) { k.fake.AddTemplate(name, language, body) }
+func (k *twilioKit) addTemplate(name, language, body string) {
+	k.fake.AddTemplate(name, language, body)
+}
 
 // ---- Azure Communication Services ----
 
@@ -623,4 +625,3 @@ func (k *sandboxKit) addTemplate(name, language, body string) {
 	}
 	k.a.t.Fatalf("the sandbox has no template %s/%s %q", name, language, body)
 }
-
