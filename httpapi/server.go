@@ -86,6 +86,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	s.mux.Handle("GET /v1/media/{id}", s.requireKey(http.HandlerFunc(s.downloadMedia)))
 	s.mux.HandleFunc("GET /webhooks/meta", s.metaHandshake)
 	s.mux.HandleFunc("POST /webhooks/meta", s.metaWebhook)
+	s.mux.HandleFunc("POST /webhooks/twilio/{channel_id}", s.twilioWebhook)
 	s.mux.HandleFunc("POST /webhooks/acs/{channel_id}", s.acsWebhook)
 	s.mux.HandleFunc("OPTIONS /webhooks/acs/{channel_id}", s.acsOptions)
 	s.mux.HandleFunc("POST /webhooks/dataverse/{connector}", s.dataverseWebhook)
