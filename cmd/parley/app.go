@@ -32,6 +32,7 @@ import (
 	"github.com/parleyhq/parley/whatsapp/acs"
 	"github.com/parleyhq/parley/whatsapp/meta"
 	"github.com/parleyhq/parley/whatsapp/sandbox"
+	"github.com/parleyhq/parley/whatsapp/twilio"
 )
 
 // Main is a running Parley: the database, the job queue, the HTTP server.
@@ -105,6 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 	providers := map[string]whatsapp.Provider{
 		parley.ProviderMeta:    meta.New(&http.Client{Timeout: 2 * time.Minute}),
 		parley.ProviderACS:     acs.New(&http.Client{Timeout: 2 * time.Minute}),
+		parley.ProviderTwilio:  twilio.NewWithBaseURL(&http.Client{Timeout: 2 * time.Minute}, m.URL), // m.URL is known once Run listens
 		parley.ProviderSandbox: m.Sandbox,
 	}
 	m.Messaging = messaging.New(m.DB, m.Queue, blobs, ratelimit.New(m.DB), providers, m.Log)
