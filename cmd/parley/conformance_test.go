@@ -107,7 +107,7 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"status progression", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		id := a.mustSend(conformanceCustomer, "Your order ships today.")
 		a.waitStatus(id, parley.StatusSent)
 		s := lastSent(t, k)
@@ -119,7 +119,7 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"duplicate and out-of-order statuses", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		id := a.mustSend(conformanceCustomer, "Your order ships today.")
 		a.waitStatus(id, parley.StatusSent)
 		s := lastSent(t, k)
@@ -148,7 +148,7 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"send inside the window", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		id := a.mustSend(conformanceCustomer, "Inside the window.")
 		a.waitStatus(id, parley.StatusSent)
 		if s := lastSent(t, k); !strings.Contains(s.raw, "Inside the window.") {
@@ -156,7 +156,7 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"provider says the window closed", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		k.fail(1, faultOutsideWindow)
 		id := a.mustSend(conformanceCustomer, "Too late.")
 		m := a.waitStatus(id, parley.StatusFailed)
@@ -177,14 +177,14 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"rate limit", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		k.fail(1, faultRate)
 		id := a.mustSend(conformanceCustomer, "Throttled once.")
 		a.waitStatus(id, parley.StatusSent)
 		a.sentOnceAfterRetry(k, id)
 	}},
 	{"expired credential", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		k.fail(1, faultAuth)
 		id := a.mustSend(conformanceCustomer, "Waits for a new credential.")
 		a.eventually("the channel turns unhealthy", func() bool {
@@ -201,7 +201,7 @@ var conformanceScenarios = []struct {
 		a.sentOnceAfterRetry(k, id)
 	}},
 	{"outage and recovery", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		k.fail(3, faultOutage)
 		id := a.mustSend(conformanceCustomer, "Goes after the outage.")
 		a.waitStatus(id, parley.StatusSent)
@@ -211,7 +211,7 @@ var conformanceScenarios = []struct {
 		}
 	}},
 	{"interrupted send is reconciled", func(t *testing.T, a *app, k providerKit) {
-		k.inbound(conformanceCustomer, "oi")
+		openWindow(t, k)
 		k.fail(1, faultInterrupt)
 		id := a.mustSend(conformanceCustomer, "Sent once only.")
 		a.eventually("the provider has the message", func() bool { return len(k.sent()) == 1 })
@@ -260,7 +260,15 @@ func TestProviderConformance(t *testing.T) {
 	}
 }
 
-// last is the message the provider accepted last.
+// openWindow has the customer write, which opens the 24-hour window.
+func openWindow(t *testing.T, k providerKit) {
+	t.Helper()
+	if st := k.inbound(conformanceCustomer, "oi"); st != http.StatusOK {
+		t.Fatalf("inbound webhook answered %d", st)
+	}
+}
+
+// lastSent is the message the provider accepted last.
 func lastSent(t *testing.T, k providerKit) kitSent {
 	t.Helper()
 	s := k.sent()
