@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/internal/fake/metagraph"
+	twiliofake "github.com/parleyhq/parley/internal/fake/twilio"
 	"github.com/parleyhq/parley/messaging"
 )
 
@@ -177,4 +179,70 @@ func cliConfig(t *testing.T, dataDir string) Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestChannelMigrateTwilioToMeta is the move the issue names: a Twilio
+// number goes to Meta's Cloud API and back, each move checked with the
+// provider it goes to, and one conversation holds the whole history.
+func TestChannelMigrateTwilioToMeta(t *testing.T) {
+	a := startApp(t)
+	tw := twiliofake.New(t)
+	k := &twilioKit{fake: tw}
+	a.channelID = k.connect(t, a)
+	// The number is the Meta fake's, so Meta accepts it after the move.
+	waid := "5511912340002"
+	if st := tw.Inbound("+"+waid, "Oi, pelo Twilio", ""); st != http.StatusOK {
+		t.Fatalf("inbound through Twilio: %d", st)
+	}
+	first := a.mustSend("+"+waid, "Resposta pelo Twilio")
+	a.waitStatus(first, parley.StatusSent)
+
+	// Meta knows the number under its own ID (the fake's default number
+	// is tenant A's other channel).
+	const phoneID = "106540352249999"
+	a.graph.AddPhone(metagraph.Phone{ID: phoneID, WABAID: metagraph.DefaultWABAID, DisplayPhone: strings.TrimPrefix(tw.PhoneNumber, "+"),
+		Token: metagraph.DefaultToken})
+	g := a.graph.Channel().Meta
+	a.must(a.do("POST", "/v1/channels/"+a.channelID+"/migrate", a.keyA, map[string]any{"provider": "meta", "meta": map[string]any{
+		"phone_number_id": phoneID, "waba_id": g.WABAID, "access_token": g.AccessToken, "app_secret": g.AppSecret,
+		"verify_token": testVerifyToken + "-2", "graph_url": g.GraphURL, "api_version": g.APIVersion}}), http.StatusOK, nil)
+
+	// Twilio's late status for the old message no longer reaches the channel.
+	if st := tw.Status(tw.Sent()[0].SID, "delivered", ""); st == http.StatusOK {
+		t.Errorf("a Twilio callback after the move answered 200")
+	}
+	hook := fmt.Appendf(nil, `{"object":"whatsapp_business_account","entry":[{"id":%q,"changes":[{"field":"messages","value":{
+		"messaging_product":"whatsapp","metadata":{"display_phone_number":%q,"phone_number_id":%q},
+		"contacts":[{"profile":{"name":"Cliente"},"wa_id":%q}],
+		"messages":[{"from":%q,"id":"wamid.after.move","timestamp":"%d","type":"text","text":{"body":"Oi, agora pela Meta"}}]}}]}]}`,
+		metagraph.DefaultWABAID, strings.TrimPrefix(tw.PhoneNumber, "+"), phoneID, waid, waid, time.Now().Unix())
+	a.must(a.webhook(hook, g.AppSecret), http.StatusOK, nil)
+	second := a.mustSend("+"+waid, "Resposta pela Meta")
+	a.waitStatus(second, parley.StatusSent)
+	if n := len(a.graph.Sent()); n != 1 {
+		t.Errorf("Meta sent %d messages, want 1", n)
+	}
+	var convs struct{ Data []parley.Conversation }
+	a.must(a.do("GET", "/v1/conversations", a.keyA, nil), http.StatusOK, &convs)
+	if len(convs.Data) != 1 {
+		t.Fatalf("conversations = %d, want one across both providers", len(convs.Data))
+	}
+	var msgs struct{ Data []parley.Message }
+	a.must(a.do("GET", "/v1/conversations/"+convs.Data[0].ID+"/messages", a.keyA, nil), http.StatusOK, &msgs)
+	if len(msgs.Data) != 4 {
+		t.Errorf("messages = %d, want 4 (two through each provider)", len(msgs.Data))
+	}
+
+	// And back to Twilio, checked with Twilio: a wrong token changes nothing.
+	body := map[string]any{"provider": "twilio", "twilio": map[string]any{"account_sid": tw.AccountSID, "auth_token": "wrong", "api_url": tw.URL}}
+	if r := a.do("POST", "/v1/channels/"+a.channelID+"/migrate", a.keyA, body); r.status != http.StatusBadRequest {
+		t.Errorf("a wrong Twilio token: %d %s", r.status, r.body)
+	}
+	body["twilio"].(map[string]any)["auth_token"] = tw.AuthToken
+	a.must(a.do("POST", "/v1/channels/"+a.channelID+"/migrate", a.keyA, body), http.StatusOK, nil)
+	third := a.mustSend("+"+waid, "De volta ao Twilio")
+	a.waitStatus(third, parley.StatusSent)
+	if n := len(tw.Sent()); n != 2 {
+		t.Errorf("Twilio sent %d messages in all, want 2", n)
+	}
 }
