@@ -298,7 +298,11 @@ func (s *Service) verify(ctx context.Context, c *parley.Connector, want bool) er
 		return err
 	}
 	if err := cl.Check(ctx); err != nil {
-		return parley.Errorf(parley.EINVALID, "The CRM refused the connection: %s", parley.ErrorMessage(err))
+		who := "Dataverse"
+		if c.Type != parley.ConnectorDataverse {
+			who = "The CRM"
+		}
+		return parley.Errorf(parley.EINVALID, "%s refused the connection: %s", who, parley.ErrorMessage(err))
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func (s *Service) lookup(ctx context.Context, c *parley.Connector, cl Client, co
 				if !matchesPhone(t, r, contact.Phone) {
 					continue
 				}
-				found = append(found, match{link: parley.RecordLink{Record: parley.Record{Table: t.Name, ID: strings.ToLower(r.ID)},
+				found = append(found, match{link: parley.RecordLink{Record: parley.Record{Table: t.Name, ID: lower(r.ID)},
 					ConnectorID: c.ID, Name: r.Values[t.NameColumn], Primary: len(found) == 0}, vals: watched(t, r.Values)})
 			}
 		}
@@ -105,7 +105,7 @@ func (s *Service) createLead(ctx context.Context, c *parley.Connector, cl Client
 		return m, err
 	}
 	s.Log.Info("crm: created a lead for a new number", "connector", c.ID, "contact", contact.ID, "lead", id)
-	m.link = parley.RecordLink{Record: parley.Record{Table: "lead", ID: strings.ToLower(id)}, ConnectorID: c.ID, Name: name, Primary: true}
+	m.link = parley.RecordLink{Record: parley.Record{Table: "lead", ID: lower(id)}, ConnectorID: c.ID, Name: name, Primary: true}
 	m.vals = map[string]string{}
 	return m, nil
 }

@@ -166,11 +166,11 @@ func (k *Connector) Log(ctx context.Context, acts []crm.Activity) error {
 // activity is an activity as the CRM receives it, its records with the
 // IDs and addresses the CRM gave them.
 func (k *Connector) activity(ctx context.Context, a crm.Activity) Activity {
-	dir := parley.Outbound
+	dir := "outbound"
 	if a.Inbound {
-		dir = parley.Inbound
+		dir = "inbound"
 	}
-	out := Activity{MessageID: a.MessageID, Direction: string(dir), Status: string(a.Status), Subject: a.Subject, Body: a.Body,
+	out := Activity{MessageID: a.MessageID, Direction: dir, Status: string(a.Status), Subject: a.Subject, Body: a.Body,
 		MediaURL: a.MediaLink, From: a.From, To: a.To, Channel: a.Channel, Conversation: a.Conversation, Error: a.VendorError,
 		At: a.At.UTC(), Records: []RecordRef{}}
 	links := a.Records
