@@ -106,10 +106,10 @@ type anyCRMApp struct {
 	inSecret    string
 }
 
-func startAnyCRM(t *testing.T, importURL string) *anyCRMApp {
+func startAnyCRM(t *testing.T, importURL string, opts ...appOption) *anyCRMApp {
 	t.Helper()
 	recv := newCRMReceiver(t)
-	a := startApp(t, func(m *Main) { m.CRMPollEvery = 50 * time.Millisecond; m.CRMOutageWait = 100 * time.Millisecond })
+	a := startApp(t, append(opts, func(m *Main) { m.CRMPollEvery = 50 * time.Millisecond; m.CRMOutageWait = 100 * time.Millisecond })...)
 	settings := map[string]any{"activity_url": recv.srv.URL + "/parley/activities"}
 	if importURL != "" {
 		settings["import"] = map[string]any{"url": importURL, "items_path": "results", "next_path": "paging.next.link",
@@ -170,8 +170,13 @@ const anaEvent = `{"type":"created","entity":"contact","source_crm":"hubspot","s
 // changes nothing, a replayed one is not applied again; an owner change is
 // told in the thread; a template fills from a custom field; and the
 // delivery log lists every attempt.
-func TestAnyCRMInboundAndActivities(t *testing.T) {
-	x := startAnyCRM(t, "")
+func TestAnyCRMInboundAndActivities(t *testing.T) { testAnyCRMInboundAndActivities(t) }
+
+// TestAnyCRMOnPostgres runs the same on PostgreSQL.
+func TestAnyCRMOnPostgres(t *testing.T) { testAnyCRMInboundAndActivities(t, onPostgres(t)) }
+
+func testAnyCRMInboundAndActivities(t *testing.T, opts ...appOption) {
+	x := startAnyCRM(t, "", opts...)
 
 	// Forged: signed with another secret, or not at all.
 	if r := x.push("msg_forged", parley.NewWebhookSecret(), anaEvent); r.status != http.StatusUnauthorized {

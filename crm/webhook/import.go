@@ -266,7 +266,15 @@ type LineError struct {
 	Err  error
 }
 
-func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, parley.ErrorMessage(e.Err)) }
+// Error is the line and what is wrong with it: the file is the user's own,
+// so its parse errors are shown whole.
+func (e LineError) Error() string {
+	var pe *parley.Error
+	if errors.As(e.Err, &pe) {
+		return fmt.Sprintf("line %d: %s", e.Line, pe.Message)
+	}
+	return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+}
 
 // ParseFile reads records from a CSV or JSON file, by its name's
 // extension. A CSV file has a header row naming at least entity,
