@@ -184,6 +184,8 @@ var catalog = map[string]entry{
 	"crm.column.statuscode": {"status", "razão do status", "razón para el estado"},
 	"crm.column.statecode":  {"state", "status", "estado"},
 	"crm.column.ownerid":    {"owner", "proprietário", "propietario"},
+	"crm.column.owner":      {"owner", "proprietário", "propietario"}, // a webhook CRM's owner field
+	"crm.column.status":     {"status", "status", "estado"},           // a webhook CRM's status field
 	"contact.no_records":    {"Not linked to a CRM record.", "Não vinculado a um registro do CRM.", "No vinculado a ningún registro del CRM."},
 	"contact.earlier":       {"Other conversations", "Outras conversas", "Otras conversaciones"},
 	"contact.no_earlier":    {"None.", "Nenhuma.", "Ninguna."},

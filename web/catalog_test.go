@@ -36,7 +36,7 @@ func TestCatalog(t *testing.T) {
 		"category.":             {"marketing", "utility", "authentication"},
 		"template.header_link.": {"image", "video", "document"},
 		"crm.table.":            {"lead", "contact", "account"},
-		"crm.column.":           {"statuscode", "statecode", "ownerid"},
+		"crm.column.":           {"statuscode", "statecode", "ownerid", "owner", "status"},
 		"error.": {"invalid", "conflict", "not_found", "forbidden", "unauthorized", "too_large", "unavailable", "internal",
 			"outside_window", "opted_out", "template_not_approved", "channel_unhealthy"},
 	}
