@@ -404,6 +404,15 @@ func TestAnyCRMImport(t *testing.T) {
 		t.Errorf("linked %+v", acts[0].Records)
 	}
 
+	// An unknown number becomes a lead the CRM creates.
+	x.must(x.do("PATCH", "/v1/crm-connectors/"+x.connectorID, x.keyA, map[string]any{"create_leads": true}), http.StatusOK, nil)
+	newcomer := x.messageID(x.inbound("5511944440001", "Quero informações", time.Now()))
+	x.eventually("the newcomer's message delivered", func() bool { types, _ := x.crm.received(newcomer); return len(types) > 0 })
+	if _, acts := x.crm.received(newcomer); acts[0].Records[0].Entity != "lead" || acts[0].Records[0].SourceCRMID != "L-900" ||
+		acts[0].Records[0].URL != "https://crm.example/leads/L-900" {
+		t.Errorf("the new lead %+v", acts[0].Records)
+	}
+
 	// From a file, through the command.
 	dir := x.m.Config.DataDir
 	file := dir + "/contacts.csv"

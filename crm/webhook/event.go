@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -240,16 +239,6 @@ func row(m *store.MirrorRecord, e164 string, same func(raw, e164 string) bool) m
 		}
 	}
 	return vals
-}
-
-// sortedKeys is for stable output in errors and tests.
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func cmpOr(vals ...string) string {
