@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -151,6 +150,11 @@ func (p *Provider) do(ctx context.Context, cfg *parley.ACSConfig, c call) (*http
 	if c.body != nil {
 		body = bytes.NewReader(c.body)
 	}
+	// ACS's own test of "may have arrived": any write attempt counts, even
+	// a failed one, and no write means nothing arrived. It differs from
+	// whatsapp.Progress (which ignores failed writes and, without trace
+	// events, asks the error), so it stays here: switching would change
+	// which failures are Ambiguous.
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, c.method, u, body)
@@ -169,7 +173,7 @@ func (p *Provider) do(ctx context.Context, cfg *parley.ACSConfig, c call) (*http
 	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return nil, transportError(err, wrote.Load(), c.unsafe)
+		return nil, whatsapp.TransportError("Azure Communication Services", err, wrote.Load(), c.unsafe)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -259,72 +263,28 @@ func httpError(resp *http.Response, body []byte, unsafe bool, now time.Time) *wh
 		e.Message = fmt.Sprintf("HTTP %d from Azure Communication Services", resp.StatusCode)
 	}
 	switch s := resp.StatusCode; {
-	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		e.Kind = whatsapp.Unauthorized
-	case s == http.StatusTooManyRequests:
-		e.Kind = whatsapp.RateLimited
 	case s == http.StatusGatewayTimeout && unsafe:
 		// A gateway gave up waiting; ACS may have accepted the send.
 		e.Kind = whatsapp.Ambiguous
-	case s >= 500 || s == http.StatusRequestTimeout:
+	case s == http.StatusRequestTimeout:
+		// The server gave up waiting for the request (RFC 9110): worth
+		// retrying, unlike the other 4xx whatsapp.StatusKind rejects.
 		e.Kind = whatsapp.Temporary
 	default:
-		e.Kind = whatsapp.Rejected
+		e.Kind = whatsapp.StatusKind(s)
 	}
 	return e
 }
 
 // retryAfter reads Azure's retry-after-ms and x-ms-retry-after-ms, then
-// Retry-After in seconds or as an HTTP date.
+// the standard Retry-After (whatsapp.RetryAfter).
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	for _, k := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if ms, err := strconv.Atoi(strings.TrimSpace(h.Get(k))); err == nil && ms > 0 {
 			return time.Duration(ms) * time.Millisecond
 		}
 	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// transportError classifies a request that got no answer. One that never
-// left (refused connection, DNS) is Temporary; one written before the
-// connection failed or timed out may have been sent, so a send is
-// Ambiguous.
-func transportError(err error, wrote, unsafe bool) *whatsapp.Error {
-	err = redact(err)
-	e := &whatsapp.Error{Kind: whatsapp.Temporary, Err: err, Message: "Azure Communication Services could not be reached"}
-	if wrote {
-		e.Message = "no answer from Azure Communication Services"
-		if unsafe {
-			e.Kind = whatsapp.Ambiguous
-			e.Message = "no answer from Azure Communication Services; the message may have been sent"
-		}
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		e.Message += " (timeout)"
-	}
-	return e
-}
-
-// redact keeps only the scheme, host and path of a failed request's URL.
-func redact(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	where := ue.URL
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		u.RawQuery, u.User, u.Fragment = "", nil, ""
-		where = u.String()
-	}
-	return fmt.Errorf("%s %s: %w", ue.Op, where, ue.Err)
+	return whatsapp.RetryAfter(h, now)
 }
 
 // repeatNamespace is the UUID namespace of Repeatability-Request-IDs.

@@ -187,8 +187,7 @@ func (p *Provider) send(ctx context.Context, cfg *parley.ACSConfig, body []byte,
 		if err == nil {
 			err = fmt.Errorf("no receipt in the answer")
 		}
-		return "", &whatsapp.Error{Kind: whatsapp.Ambiguous, HTTPStatus: resp.StatusCode, Err: err,
-			Message: "ACS accepted the message but its answer was unreadable"}
+		return "", whatsapp.AnswerLost("ACS", err, resp.StatusCode, true)
 	}
 	return res.Receipts[0].MessageID, nil
 }

@@ -104,7 +104,7 @@ func (p *Provider) getJSON(ctx context.Context, cfg *parley.ACSConfig, c call, v
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return &whatsapp.Error{Kind: whatsapp.Temporary, HTTPStatus: resp.StatusCode, Message: "unreadable answer from ACS", Err: err}
+		return whatsapp.AnswerLost("ACS", err, resp.StatusCode, false) // reads only
 	}
 	return nil
 }

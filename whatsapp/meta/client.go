@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/whatsapp"
@@ -124,11 +120,11 @@ type graphCall struct {
 // do sends a Graph request with the channel's token and returns the
 // response if it is a 2xx. Every failure is a *whatsapp.Error.
 func (p *Provider) do(ctx context.Context, c *graphConn, call graphCall) (*http.Response, error) {
-	var progress graphProgress
-	ctx = httptrace.WithClientTrace(ctx, progress.trace())
+	var progress whatsapp.Progress
+	ctx = progress.Attach(ctx)
 	req, err := http.NewRequestWithContext(ctx, call.method, call.url, call.body)
 	if err != nil {
-		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "bad request: " + graphRedact(err).Error()}
+		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "bad request: " + whatsapp.RedactURL(err).Error()}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if call.contentType != "" {
@@ -144,7 +140,7 @@ func (p *Provider) do(ctx context.Context, c *graphConn, call graphCall) (*http.
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, graphTransportError(err, &progress, call.unsafe)
+		return nil, whatsapp.TransportError("Graph", err, progress.MayHaveArrived(err), call.unsafe)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -168,7 +164,7 @@ func (p *Provider) doJSON(ctx context.Context, c *graphConn, call graphCall, out
 	if err != nil {
 		// Meta answered 2xx, so it did the work: for a send, the message
 		// is out but its ID was lost.
-		return graphAnswerLost(fmt.Errorf("read answer: %w", graphRedact(err)), resp.StatusCode, call.unsafe)
+		return whatsapp.AnswerLost("Graph", fmt.Errorf("read answer: %w", whatsapp.RedactURL(err)), resp.StatusCode, call.unsafe)
 	}
 	return nil
 }
@@ -180,44 +176,4 @@ func graphJSONBody(v any) (io.Reader, error) {
 		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "encode request: " + err.Error()}
 	}
 	return bytes.NewReader(b), nil
-}
-
-// graphProgress records how far a request got, from httptrace events, to
-// tell a request that never left (safe to retry) from one that may have
-// reached Meta.
-type graphProgress struct {
-	started atomic.Bool // the transport began to get a connection
-	wrote   atomic.Bool // the whole request was written
-}
-
-func (g *graphProgress) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { g.started.Store(true) },
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				g.wrote.Store(true)
-			}
-		},
-	}
-}
-
-// mayHaveArrived reports whether the request could have reached Meta.
-// When the transport reported no progress at all (a custom RoundTripper
-// without httptrace support), the error decides: a failed dial or DNS
-// lookup never sent anything; anything else might have.
-func (g *graphProgress) mayHaveArrived(err error) bool {
-	switch {
-	case g.wrote.Load():
-		return true
-	case g.started.Load():
-		// Dialing failed, or the request was not written out whole:
-		// Graph cannot act on a request it did not fully receive.
-		return false
-	}
-	var op *net.OpError
-	var dns *net.DNSError
-	if errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial") {
-		return false
-	}
-	return true
 }

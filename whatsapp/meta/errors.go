@@ -1,15 +1,10 @@
 package meta
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/whatsapp"
@@ -68,7 +63,7 @@ var graphCodeKinds = map[int]whatsapp.ErrorKind{
 // the credentials, 429 throttling, 5xx Meta's trouble, and any other 4xx
 // a refusal of this message.
 func graphHTTPError(resp *http.Response, body []byte, unsafe bool) *whatsapp.Error {
-	e := &whatsapp.Error{HTTPStatus: resp.StatusCode, RetryAfter: graphRetryAfter(resp.Header, time.Now())}
+	e := &whatsapp.Error{HTTPStatus: resp.StatusCode, RetryAfter: whatsapp.RetryAfter(resp.Header, time.Now())}
 	var env graphEnvelope
 	if json.Unmarshal(body, &env) != nil || env.Error == nil {
 		e.Kind = graphStatusKind(resp.StatusCode)
@@ -105,77 +100,13 @@ func graphHTTPError(resp *http.Response, body []byte, unsafe bool) *whatsapp.Err
 	return e
 }
 
+// graphStatusKind is whatsapp.StatusKind except for 403, which stays a
+// refusal of this request rather than a credentials problem, as Meta's
+// adapter always classified it: the token errors Graph sends are 401 or
+// are picked out by code in graphCodeKinds (190, 102, 104).
 func graphStatusKind(status int) whatsapp.ErrorKind {
-	switch {
-	case status == http.StatusUnauthorized:
-		return whatsapp.Unauthorized
-	case status == http.StatusTooManyRequests:
-		return whatsapp.RateLimited
-	case status >= 500:
-		return whatsapp.Temporary
+	if status == http.StatusForbidden {
+		return whatsapp.Rejected
 	}
-	return whatsapp.Rejected
-}
-
-// graphRetryAfter reads Retry-After, in seconds or as an HTTP date.
-func graphRetryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// graphTransportError classifies a request that got no HTTP answer. If it
-// never left (DNS, refused connection, a context cancelled before
-// sending) it is Temporary: retrying cannot duplicate anything. If it may
-// have reached Meta (a timeout or reset after writing), an unsafe request
-// is Ambiguous.
-func graphTransportError(err error, progress *graphProgress, unsafe bool) *whatsapp.Error {
-	err = graphRedact(err)
-	e := &whatsapp.Error{Kind: whatsapp.Temporary, Err: err, Message: "Graph could not be reached"}
-	if progress.mayHaveArrived(err) {
-		e.Message = "no answer from Graph"
-		if unsafe {
-			e.Kind = whatsapp.Ambiguous
-			e.Message = "no answer from Graph; the message may have been sent"
-		}
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		e.Message += " (timeout)"
-	}
-	return e
-}
-
-// graphAnswerLost is a 2xx answer that could not be read.
-func graphAnswerLost(err error, status int, unsafe bool) *whatsapp.Error {
-	e := &whatsapp.Error{Kind: whatsapp.Temporary, HTTPStatus: status, Err: err, Message: "unreadable answer from Graph"}
-	if unsafe {
-		e.Kind = whatsapp.Ambiguous
-		e.Message = "Graph accepted the message but its answer was unreadable"
-	}
-	return e
-}
-
-// graphRedact drops the URL from a *url.Error: Graph's paging links can
-// carry an access_token, and errors end up in logs and on messages. The
-// cause stays in the chain for errors.Is/As.
-func graphRedact(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	where := ue.URL
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		u.RawQuery, u.User, u.Fragment = "", nil, ""
-		where = u.String()
-	}
-	return fmt.Errorf("%s %s: %w", ue.Op, where, ue.Err)
+	return whatsapp.StatusKind(status)
 }

@@ -158,7 +158,7 @@ func (p *Provider) Send(ctx context.Context, ch *parley.Channel, out *whatsapp.O
 		return whatsapp.SendResult{}, fmt.Errorf("meta: send: %w", err)
 	}
 	if len(resp.Messages) == 0 || resp.Messages[0].ID == "" {
-		return whatsapp.SendResult{}, fmt.Errorf("meta: send: %w", graphAnswerLost(fmt.Errorf("no message ID in the answer"), http.StatusOK, true))
+		return whatsapp.SendResult{}, fmt.Errorf("meta: send: %w", whatsapp.AnswerLost("Graph", fmt.Errorf("no message ID in the answer"), http.StatusOK, true))
 	}
 	return whatsapp.SendResult{ProviderMessageID: resp.Messages[0].ID}, nil
 }

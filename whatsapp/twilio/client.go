@@ -3,15 +3,11 @@ package twilio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/parleyhq/parley"
 	"github.com/parleyhq/parley/whatsapp"
@@ -102,11 +98,11 @@ type call struct {
 // do sends a request with Basic auth and returns a 2xx response. Every
 // failure is a *whatsapp.Error.
 func (p *Provider) do(ctx context.Context, c *conn, cl call) (*http.Response, error) {
-	var pr progress
-	ctx = httptrace.WithClientTrace(ctx, pr.trace())
+	var pr whatsapp.Progress
+	ctx = pr.Attach(ctx)
 	req, err := http.NewRequestWithContext(ctx, cl.method, cl.url, cl.body)
 	if err != nil {
-		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "bad request: " + redact(err).Error()}
+		return nil, &whatsapp.Error{Kind: whatsapp.Rejected, Message: "bad request: " + whatsapp.RedactURL(err).Error()}
 	}
 	req.SetBasicAuth(c.cfg.AccountSID, c.cfg.AuthToken)
 	req.Header.Set("Accept", "application/json")
@@ -118,7 +114,7 @@ func (p *Provider) do(ctx context.Context, c *conn, cl call) (*http.Response, er
 	}
 	resp, err := p.HTTP.Do(req)
 	if err != nil {
-		return nil, transportError(err, &pr, cl.unsafe)
+		return nil, whatsapp.TransportError("Twilio", err, pr.MayHaveArrived(err), cl.unsafe)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
@@ -140,56 +136,7 @@ func (p *Provider) doJSON(ctx context.Context, c *conn, cl call, out any) error 
 		err = json.Unmarshal(body, out)
 	}
 	if err != nil {
-		return answerLost(fmt.Errorf("read answer: %w", redact(err)), resp.StatusCode, cl.unsafe)
+		return whatsapp.AnswerLost("Twilio", fmt.Errorf("read answer: %w", whatsapp.RedactURL(err)), resp.StatusCode, cl.unsafe)
 	}
 	return nil
-}
-
-// progress records how far a request got, to tell one that never left
-// (safe to retry) from one that may have reached Twilio.
-type progress struct {
-	started atomic.Bool
-	wrote   atomic.Bool
-}
-
-func (g *progress) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { g.started.Store(true) },
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				g.wrote.Store(true)
-			}
-		},
-	}
-}
-
-// mayHaveArrived reports whether the request could have reached Twilio.
-func (g *progress) mayHaveArrived(err error) bool {
-	switch {
-	case g.wrote.Load():
-		return true
-	case g.started.Load():
-		return false
-	}
-	var op *net.OpError
-	var dns *net.DNSError
-	if errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial") {
-		return false
-	}
-	return true
-}
-
-// redact drops the URL's query from a *url.Error: errors end up in logs
-// and on messages, and a media URL's query may be a signature.
-func redact(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	where := ue.URL
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		u.RawQuery, u.User, u.Fragment = "", nil, ""
-		where = u.String()
-	}
-	return fmt.Errorf("%s %s: %w", ue.Op, where, ue.Err)
 }

@@ -1,11 +1,8 @@
 package twilio
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -64,10 +61,10 @@ func kindOf(code int) (whatsapp.ErrorKind, bool) {
 // other 4xx a refusal of this message). A 404 for the account's own
 // resources means the account SID is wrong, which only an admin can fix.
 func httpError(resp *http.Response, body []byte, unsafe bool) *whatsapp.Error {
-	e := &whatsapp.Error{HTTPStatus: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now())}
+	e := &whatsapp.Error{HTTPStatus: resp.StatusCode, RetryAfter: whatsapp.RetryAfter(resp.Header, time.Now())}
 	var ae apiError
 	if json.Unmarshal(body, &ae) != nil || (ae.Code == 0 && ae.Message == "") {
-		e.Kind = statusKind(resp.StatusCode)
+		e.Kind = whatsapp.StatusKind(resp.StatusCode)
 		e.Message = fmt.Sprintf("HTTP %d from Twilio", resp.StatusCode)
 		if unsafe && resp.StatusCode == http.StatusGatewayTimeout {
 			e.Kind = whatsapp.Ambiguous
@@ -83,63 +80,7 @@ func httpError(resp *http.Response, body []byte, unsafe bool) *whatsapp.Error {
 	} else if ae.Code == 20404 && strings.Contains(resp.Request.URL.Path, "/Accounts/") && !strings.Contains(resp.Request.URL.Path, "/Media/") {
 		e.Kind = whatsapp.Unauthorized
 	} else {
-		e.Kind = statusKind(resp.StatusCode)
-	}
-	return e
-}
-
-func statusKind(status int) whatsapp.ErrorKind {
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return whatsapp.Unauthorized
-	case status == http.StatusTooManyRequests:
-		return whatsapp.RateLimited
-	case status >= 500:
-		return whatsapp.Temporary
-	}
-	return whatsapp.Rejected
-}
-
-// retryAfter reads Retry-After, in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// transportError classifies a request that got no answer: Temporary if
-// it never left, Ambiguous for a send that may have reached Twilio.
-func transportError(err error, pr *progress, unsafe bool) *whatsapp.Error {
-	err = redact(err)
-	e := &whatsapp.Error{Kind: whatsapp.Temporary, Err: err, Message: "Twilio could not be reached"}
-	if pr.mayHaveArrived(err) {
-		e.Message = "no answer from Twilio"
-		if unsafe {
-			e.Kind = whatsapp.Ambiguous
-			e.Message = "no answer from Twilio; the message may have been sent"
-		}
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		e.Message += " (timeout)"
-	}
-	return e
-}
-
-// answerLost is a 2xx answer that could not be read.
-func answerLost(err error, status int, unsafe bool) *whatsapp.Error {
-	e := &whatsapp.Error{Kind: whatsapp.Temporary, HTTPStatus: status, Err: err, Message: "unreadable answer from Twilio"}
-	if unsafe {
-		e.Kind = whatsapp.Ambiguous
-		e.Message = "Twilio accepted the message but its answer was unreadable"
+		e.Kind = whatsapp.StatusKind(resp.StatusCode)
 	}
 	return e
 }

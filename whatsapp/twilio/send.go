@@ -40,7 +40,7 @@ func (p *Provider) Send(ctx context.Context, ch *parley.Channel, out *whatsapp.O
 		return whatsapp.SendResult{}, fmt.Errorf("twilio: send: %w", err)
 	}
 	if resp.SID == "" {
-		return whatsapp.SendResult{}, fmt.Errorf("twilio: send: %w", answerLost(fmt.Errorf("no message SID in the answer"), http.StatusCreated, true))
+		return whatsapp.SendResult{}, fmt.Errorf("twilio: send: %w", whatsapp.AnswerLost("Twilio", fmt.Errorf("no message SID in the answer"), http.StatusCreated, true))
 	}
 	return whatsapp.SendResult{ProviderMessageID: resp.SID}, nil
 }
