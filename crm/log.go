@@ -208,7 +208,7 @@ func (s *Service) activities(ctx context.Context, c *parley.Connector, cl Client
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(links) == 0 {
+		if len(links) == 0 && !logsUnlinked(cl) {
 			continue // no record to log it on
 		}
 		ch, ok := channels[m.ChannelID]
@@ -218,13 +218,28 @@ func (s *Service) activities(ctx context.Context, c *parley.Connector, cl Client
 			}
 			channels[m.ChannelID] = ch
 		}
-		t, _ := c.Table(links[0].Table)
-		act := s.activity(m, contact, ch, links[0].Record, t)
+		var act Activity
+		if len(links) > 0 {
+			t, _ := c.Table(links[0].Table)
+			act = s.activity(m, contact, ch, links[0].Record, t)
+		} else {
+			act = s.activity(m, contact, ch, parley.Record{}, parley.CRMTable{})
+		}
 		act.Records = links
 		acts = append(acts, act)
 		first = append(first, e.ID)
 	}
 	return acts, first, nil
+}
+
+// unlinkedLogger is a client that takes messages of customers no record
+// matches too (a webhook CRM, which may match or create them itself).
+// Dataverse cannot: an activity there must regard a record.
+type unlinkedLogger interface{ LogsUnlinked() bool }
+
+func logsUnlinked(cl Client) bool {
+	u, ok := cl.(unlinkedLogger)
+	return ok && u.LogsUnlinked()
 }
 
 // activity is a message as the CRM logs it, regarding the contact's

@@ -224,6 +224,14 @@ func testAnyCRMInboundAndActivities(t *testing.T, opts ...appOption) {
 		t.Errorf("activity %s %+v", types[0], a)
 	}
 
+	// A number no record has is delivered too, with no records: the CRM
+	// hears of every message, and can match or create the record itself.
+	stranger := x.messageID(x.inbound("5511933330009", "Quem fala?", time.Now()))
+	x.eventually("the stranger's message delivered to the CRM", func() bool { types, _ := x.crm.received(stranger); return len(types) > 0 })
+	if _, acts := x.crm.received(stranger); acts[0].Body != "Quem fala?" || len(acts[0].Records) != 0 || acts[0].From != "+5511933330009" {
+		t.Errorf("the stranger's activity %+v, want it with no records", acts[0])
+	}
+
 	// The CRM is down for two posts: the replies wait, then all arrive in
 	// the order they were sent.
 	x.crm.mu.Lock()
@@ -244,8 +252,9 @@ func testAnyCRMInboundAndActivities(t *testing.T, opts ...appOption) {
 		return true
 	})
 	order := x.crm.firstArrivals()
-	if got := strings.Join(order[1:], ","); got != strings.Join(sent, ",") {
-		t.Errorf("arrival order %v, sent %v", order[1:], sent)
+	// The first two are Ana's message and the stranger's.
+	if got := strings.Join(order[2:], ","); got != strings.Join(sent, ",") {
+		t.Errorf("arrival order %v, sent %v", order[2:], sent)
 	}
 	for _, id := range sent {
 		types, _ := x.crm.received(id)

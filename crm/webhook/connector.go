@@ -163,6 +163,12 @@ func (k *Connector) Log(ctx context.Context, acts []crm.Activity) error {
 	return nil
 }
 
+// LogsUnlinked says the CRM gets every message, with an empty records
+// list when no record matches the customer's phone: the CRM can match or
+// create the record itself, and nothing said on the number is missing
+// from it.
+func (k *Connector) LogsUnlinked() bool { return true }
+
 // activity is an activity as the CRM receives it, its records with the
 // IDs and addresses the CRM gave them.
 func (k *Connector) activity(ctx context.Context, a crm.Activity) Activity {
@@ -174,7 +180,7 @@ func (k *Connector) activity(ctx context.Context, a crm.Activity) Activity {
 		MediaURL: a.MediaLink, From: a.From, To: a.To, Channel: a.Channel, Conversation: a.Conversation, Error: a.VendorError,
 		At: a.At.UTC(), Records: []RecordRef{}}
 	links := a.Records
-	if len(links) == 0 {
+	if len(links) == 0 && a.Regarding.ID != "" {
 		links = []parley.RecordLink{{Record: a.Regarding, Primary: true}}
 	}
 	for _, l := range links {
