@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/parleyhq/parley"
@@ -24,17 +23,6 @@ type templateItem struct {
 	Status   string          `json:"status"`
 	Kind     string          `json:"kind"`
 	Content  json.RawMessage `json:"content"`
-}
-
-type component struct {
-	Type    string `json:"type"`
-	Format  string `json:"format"`
-	Text    string `json:"text"`
-	Buttons []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-		URL  string `json:"url"`
-	} `json:"buttons"`
 }
 
 // Templates lists the channel's templates, following nextLink.
@@ -116,42 +104,13 @@ func templateFrom(n *templateItem) (parley.Template, error) {
 	if t.Status == "" {
 		t.Status = parley.TemplatePending
 	}
-	var comps []component
+	var comps []whatsapp.Component
 	if len(n.Content) > 0 && string(n.Content) != "null" {
 		if err := json.Unmarshal(n.Content, &comps); err != nil {
 			return t, &whatsapp.Error{Kind: whatsapp.Temporary, Message: "unreadable template content: " + err.Error()}
 		}
 	}
-	for _, comp := range comps {
-		switch strings.ToUpper(comp.Type) {
-		case "HEADER":
-			h := &parley.TemplateHeader{Format: strings.ToLower(comp.Format), Text: comp.Text}
-			if h.Format == "" {
-				h.Format = "text"
-			}
-			if h.Format == "text" {
-				h.Params = parley.Placeholders(comp.Text)
-			}
-			t.Header = h
-		case "BODY":
-			t.Body = comp.Text
-			t.BodyParams = parley.Placeholders(comp.Text)
-		case "FOOTER":
-			t.Footer = comp.Text
-		case "BUTTONS":
-			for _, b := range comp.Buttons {
-				typ := strings.ToLower(b.Type)
-				t.Buttons = append(t.Buttons, parley.TemplateButton{Type: typ, Text: b.Text, URL: b.URL,
-					HasParam: typ == "url" && len(parley.Placeholders(b.URL)) > 0})
-			}
-		}
-	}
-	t.ParameterFormat = "positional"
-	for _, p := range t.BodyParams {
-		if _, err := strconv.Atoi(p); err != nil {
-			t.ParameterFormat = "named"
-		}
-	}
+	whatsapp.ApplyComponents(&t, comps)
 	t.CountParameters()
 	return t, nil
 }

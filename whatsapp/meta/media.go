@@ -169,7 +169,7 @@ func (p *Provider) download(ctx context.Context, c *graphConn, u, mimeType strin
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		mimeType = ct
 	}
-	return &graphLimitedBody{rc: resp.Body, left: MaxMediaSize}, mimeType, nil
+	return whatsapp.LimitBody(resp.Body, MaxMediaSize, errMediaTooLarge), mimeType, nil
 }
 
 func graphTooLarge(n int64) error {
@@ -178,32 +178,6 @@ func graphTooLarge(n int64) error {
 
 // errMediaTooLarge is returned by a download reader past MaxMediaSize.
 var errMediaTooLarge = errors.New("meta: media larger than 100 MB")
-
-// graphLimitedBody fails, rather than silently truncating like
-// io.LimitReader, when a body is larger than announced or allowed.
-type graphLimitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *graphLimitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Allow a clean EOF exactly at the limit.
-		var one [1]byte
-		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, errMediaTooLarge
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *graphLimitedBody) Close() error { return b.rc.Close() }
 
 // trusts reports whether the bearer token may be sent to a media link:
 // only to Meta's hosts or to the channel's own Graph address (a fake in

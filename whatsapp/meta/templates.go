@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/parleyhq/parley"
@@ -32,17 +31,6 @@ type graphTemplateNode struct {
 	ParameterFormat string          `json:"parameter_format"`
 	RejectedReason  string          `json:"rejected_reason"`
 	Components      json.RawMessage `json:"components"`
-}
-
-type graphTemplateComponent struct {
-	Type    string `json:"type"`
-	Format  string `json:"format"`
-	Text    string `json:"text"`
-	Buttons []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-		URL  string `json:"url"`
-	} `json:"buttons"`
 }
 
 // Templates lists the channel's templates, following Graph's paging
@@ -118,40 +106,14 @@ func graphTemplateFrom(n *graphTemplateNode) (parley.Template, error) {
 	if r := n.RejectedReason; r != "" && r != "NONE" {
 		t.StatusReason = r
 	}
-	var comps []graphTemplateComponent
+	var comps []whatsapp.Component
 	if len(n.Components) > 0 {
 		if err := json.Unmarshal(n.Components, &comps); err != nil {
 			return t, &whatsapp.Error{Kind: whatsapp.Temporary, Message: "unreadable template components: " + err.Error()}
 		}
 	}
-	for _, comp := range comps {
-		switch strings.ToUpper(comp.Type) {
-		case "HEADER":
-			h := &parley.TemplateHeader{Format: strings.ToLower(comp.Format), Text: comp.Text}
-			if h.Format == "" {
-				h.Format = "text"
-			}
-			if h.Format == "text" {
-				h.Params = parley.Placeholders(comp.Text)
-			}
-			t.Header = h
-		case "BODY":
-			t.Body = comp.Text
-			t.BodyParams = parley.Placeholders(comp.Text)
-		case "FOOTER":
-			t.Footer = comp.Text
-		case "BUTTONS":
-			for _, b := range comp.Buttons {
-				typ := strings.ToLower(b.Type)
-				t.Buttons = append(t.Buttons, parley.TemplateButton{
-					Type: typ, Text: b.Text, URL: b.URL,
-					HasParam: typ == "url" && len(parley.Placeholders(b.URL)) > 0,
-				})
-			}
-		}
-	}
-	t.ParameterFormat = "positional"
-	if strings.EqualFold(n.ParameterFormat, "named") || graphNamedPlaceholders(t.BodyParams) || (t.Header != nil && graphNamedPlaceholders(t.Header.Params)) {
+	whatsapp.ApplyComponents(&t, comps)
+	if strings.EqualFold(n.ParameterFormat, "named") {
 		t.ParameterFormat = "named"
 	}
 	t.CountParameters()
@@ -167,15 +129,6 @@ func graphTemplateStatus(s string) string {
 		return parley.TemplatePending
 	}
 	return strings.ToLower(s)
-}
-
-func graphNamedPlaceholders(params []string) bool {
-	for _, p := range params {
-		if _, err := strconv.Atoi(p); err != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // Check reads the phone number node (GET /{phone-number-id}?fields=id),

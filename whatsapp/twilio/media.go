@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley"
+	"github.com/parleyhq/parley/whatsapp"
 )
 
 // MaxMediaSize is the largest file FetchMedia returns.
@@ -43,7 +44,7 @@ func (p *Provider) FetchMedia(ctx context.Context, ch *parley.Channel, m *parley
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		mimeType = ct
 	}
-	return &limitedBody{rc: resp.Body, left: MaxMediaSize}, mimeType, nil
+	return whatsapp.LimitBody(resp.Body, MaxMediaSize, errTooLarge), mimeType, nil
 }
 
 // trusts reports whether the credentials may be sent to a media URL: only
@@ -62,27 +63,3 @@ func (c *conn) trusts(link string) bool {
 }
 
 var errTooLarge = errors.New("twilio: media larger than the limit")
-
-// limitedBody fails, rather than silently truncating, past its limit.
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, errTooLarge
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
