@@ -129,16 +129,20 @@ func (s *Service) workFlush(ctx context.Context, job *jobs.Job) error {
 	if err := job.DecodeArgs(&a); err != nil {
 		return jobs.Cancel(err)
 	}
-	c, cl, err := s.connector(ctx, a.ConnectorID)
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		return nil // the connector was deleted, and its outbox with it
-	} else if err != nil {
-		return err
-	}
 	deadline := time.Now().Add(flushBudget)
 	for time.Now().Before(deadline) {
-		entries, err := s.DB.Outbox(ctx, c.ID, flushChunk)
+		entries, err := s.DB.Outbox(ctx, a.ConnectorID, flushChunk)
 		if err != nil {
+			return err
+		}
+		// The connector is read at every pass, after its entries: a
+		// message queued after an admin changed the settings
+		// (create_leads, the tables) is logged with the new ones. The
+		// client is kept while the settings stay the same.
+		c, cl, err := s.connector(ctx, a.ConnectorID)
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			return nil // the connector was deleted, and its outbox with it
+		} else if err != nil {
 			return err
 		}
 		if len(entries) == 0 {
